@@ -1,0 +1,1 @@
+"""Ray jobs: featurize, train, infer, evaluate, serve. Each module's docstring shows its command."""

@@ -1,0 +1,1 @@
+"""Shared job plumbing: config loading, storage URIs, parquet schemas, Ray start-up."""
