@@ -1,0 +1,160 @@
+"""jobs.train on a real local Ray (2 DDP workers over gloo) with checkpoints on a real S3 server."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from jobs import featurize, train
+from jobs.common import storage
+from jobs.common.config import load_config
+from jobs.common.storage import StorageConfig
+from jobs.featurize import FeaturizeConfig
+from jobs.train import TrainConfig, check_windows_match_model
+from tracknet.checkpoint import load_checkpoint
+from tracknet.synth import SynthConfig, write_clip
+
+REPO = Path(__file__).resolve().parents[2]
+CLIPS = {"rally_a": 30, "rally_b": 24, "rally_c": 36}
+
+
+def _worker_env(name: str) -> str | None:
+    return os.environ.get(name)
+
+
+@pytest.fixture()
+def ray_s3(s3_server, ray_local):
+    """Local Ray whose workers see the S3 server's dummy credentials; returns the endpoint.
+
+    Workers inherit the environment of ray.init: if Ray was started before s3_server
+    set the credentials, restart it the way tests/conftest.py starts it.
+    """
+    import ray
+
+    if ray.get(ray.remote(num_cpus=0)(_worker_env).remote("AWS_ACCESS_KEY_ID")) is None:
+        ray.shutdown()
+        ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+    return s3_server
+
+
+def tiny_train_config(windows: str, *overrides: str) -> TrainConfig:
+    return load_config(
+        TrainConfig, None,
+        [f"windows={windows}", "model.width_mult=0.125", "model.height=64", "model.width=96",
+         "augment.crop_width=32", "augment.crop_height=32", "batch_size=8", "val_batch_size=4", *overrides],
+    )
+
+
+def featurize_clips(root: Path, output: str, *overrides: str) -> None:
+    videos = root / "videos"
+    videos.mkdir(parents=True, exist_ok=True)
+    for seed, (video_id, frames) in enumerate(CLIPS.items()):
+        write_clip(videos / f"{video_id}.mp4", SynthConfig(width=160, height=96, frames=frames, seed=seed))
+    report = featurize.run(load_config(
+        FeaturizeConfig, None,
+        [f"input={videos}", f"output={output}", "width=96", "height=64", "split.val_videos=[rally_c]", *overrides],
+    ))
+    assert report.count("ok") == 3
+
+
+def test_two_workers_checkpoint_to_s3_and_resume_from_the_saved_epoch(ray_s3, s3_bucket, tmp_path):
+    endpoint = ray_s3
+    config = StorageConfig(endpoint_url=endpoint)
+    windows = f"s3://{s3_bucket}/features"
+    featurize_clips(tmp_path, windows, f"storage.endpoint_url={endpoint}")
+    common = (f"storage.endpoint_url={endpoint}", f"storage_path=s3://{s3_bucket}/runs",
+              f"output=s3://{s3_bucket}/models", "run_name=tiny", "num_workers=2")
+
+    first = train.run(tiny_train_config(windows, *common, "epochs=1"))
+    assert [m["epoch"] for m in first.history] == [1]
+    assert first.history[0]["resumed_from_epoch"] == 0
+    assert first.history[0]["steps"] >= 2  # both workers stepped over their shard
+    saved = storage.list_files(f"s3://{s3_bucket}/runs/tiny", (".pt", ".json"), config)
+    names = [e.relative_path for e in saved]
+    assert "checkpoint_manager_snapshot.json" in names
+    assert sum(n.endswith("/state.pt") for n in names) == 1
+
+    second = train.run(tiny_train_config(windows, *common, "epochs=2"))
+    assert [m["epoch"] for m in second.history] == [1, 2]
+    assert second.history[1]["resumed_from_epoch"] == 1  # restored epoch 1, trained only epoch 2
+    assert second.history[0] == first.history[0]
+    names = [e.relative_path for e in storage.list_files(f"s3://{s3_bucket}/runs/tiny", (".pt",), config)]
+    assert sum(n.endswith("/state.pt") for n in names) == 2
+
+    # The export: one self-describing file plus the curve, in the bucket.
+    loaded = load_checkpoint(storage.read_bytes(second.model_uri, config))
+    assert loaded.model.config.width_mult == 0.125 and loaded.model_version == second.model_version
+    meta = loaded.metadata
+    assert meta["training_config"]["num_workers"] == 2 and meta["training_config"]["epochs"] == 2
+    assert [m["epoch"] for m in meta["history"]] == [1, 2]
+    assert meta["metrics"]["epoch"] == meta["best_epoch"]
+    assert {"val_f1", "val_precision", "val_recall"} <= set(meta["metrics"])
+    assert meta["data"]["train_videos"] == ["rally_a", "rally_b"] and meta["data"]["val_videos"] == ["rally_c"]
+    assert "testing" not in json.dumps(meta)  # no credentials in outputs
+    assert storage.read_bytes(second.curve_uri, config).startswith(b"\x89PNG")
+    assert storage.exists(f"s3://{s3_bucket}/models/tiny/metrics.json", config)
+
+
+def test_cli_trains_locally_and_exports(ray_s3, tmp_path, capsys):
+    windows = str(tmp_path / "features")
+    featurize_clips(tmp_path, windows)
+    args = [f"windows={windows}", "model.width_mult=0.125", "model.height=64", "model.width=96",
+            "augment.crop_width=0", "augment.crop_height=0", "batch_size=8", "epochs=1",
+            f"storage_path={tmp_path / 'runs'}", f"output={tmp_path / 'models'}", "run_name=cli"]
+    assert train.main(args) == 0
+    printed = capsys.readouterr().out
+    assert "best epoch 1 of 1" in printed and "val precision" in printed
+    model = tmp_path / "models" / "cli" / "model.pt"
+    loaded = load_checkpoint(model)
+    assert loaded.metadata["data"]["windows"] == windows
+    with torch.no_grad():
+        assert loaded.model(torch.rand(1, 9, 64, 96)).shape == (1, 3, 64, 96)
+    assert (tmp_path / "models" / "cli" / "training_curve.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_windows_must_match_the_model():
+    config = tiny_train_config("unused")
+    check_windows_match_model({"config": {"width": 96, "height": 64, "frames_in": 3}}, config)
+    with pytest.raises(ValueError, match="width=512, but model.width=96"):
+        check_windows_match_model({"config": {"width": 512, "height": 64, "frames_in": 3}}, config)
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("model.frames_out=1", "frames_out"),
+        ("augment.crop_width=128", "larger than the model"),
+        ("num_workers=0", "num_workers must be >= 1"),
+        ("run_name=a/b", "run_name"),
+    ],
+)
+def test_bad_config_exits_2(override, message, capsys):
+    args = ["model.height=64", "model.width=96", "augment.crop_width=32", "augment.crop_height=32", override]
+    assert train.main(args) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_missing_windows_exit_2(ray_s3, tmp_path, capsys):
+    assert train.main([f"windows={tmp_path / 'nothing'}"]) == 2
+    assert "split=train" in capsys.readouterr().err
+
+
+def test_conf_files_map_onto_config():
+    for name in ("train.yaml", "train_badminton.yaml"):
+        config = load_config(TrainConfig, REPO / "conf" / name)
+        assert (config.model.height, config.model.width) == (288, 512)
+        assert config.augment.crops and config.model.frames_in == 3
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_gpu_training_uses_bf16_and_channels_last(ray_local, tmp_path):
+    windows = str(tmp_path / "features")
+    featurize_clips(tmp_path, windows)
+    report = train.run(tiny_train_config(windows, "use_gpu=true", "epochs=1",
+                                         f"storage_path={tmp_path / 'runs'}", f"output={tmp_path / 'models'}"))
+    assert report.history[0]["steps"] >= 1
