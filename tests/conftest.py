@@ -35,8 +35,11 @@ def s3_bucket(s3_server: str, request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def ray_local() -> Iterator[None]:
-    """One local Ray for the whole test session (4 logical CPUs on 2 cores, so pools and tasks never wait on each other)."""
+def ray_local(s3_server: str) -> Iterator[None]:
+    """One local Ray for the whole test session (4 logical CPUs on 2 cores, so pools and tasks never wait on each other).
+
+    Started after the S3 server so that Ray's workers inherit its dummy credentials.
+    """
     import ray
 
     ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)

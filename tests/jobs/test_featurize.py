@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -28,25 +27,6 @@ SOURCE = (160, 96)
 MODEL = (96, 64)
 # video_id -> frames; one in a Hive-style sub-folder.
 CLIPS = {"rally_a": 30, "rally_b": 25, "season=2024/rally_c": 40}
-
-
-def _worker_env(name: str) -> str | None:
-    return os.environ.get(name)
-
-
-@pytest.fixture()
-def ray_s3(s3_server, ray_local):
-    """Local Ray whose workers see the S3 server's dummy credentials; returns the endpoint.
-
-    Workers inherit the environment of ray.init: if Ray was started before s3_server
-    set the credentials, restart it the way tests/conftest.py starts it.
-    """
-    import ray
-
-    if ray.get(ray.remote(num_cpus=0)(_worker_env).remote("AWS_ACCESS_KEY_ID")) is None:
-        ray.shutdown()
-        ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
-    return s3_server
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +78,7 @@ def check_labels_match(windows: pd.DataFrame, clip_root: Path) -> None:
             np.testing.assert_allclose(np.asarray(row.y, dtype=np.float64), y, rtol=0, atol=1e-4)
 
 
-def test_featurize_local_counts_labels_frames_and_summary(ray_s3, clips, tmp_path, capsys):
+def test_featurize_local_counts_labels_frames_and_summary(ray_local, clips, tmp_path, capsys):
     out = tmp_path / "features"
     code = featurize.main(["input=" + str(clips), f"output={out}", f"width={MODEL[0]}", f"height={MODEL[1]}",
                            "split.val_videos=[rally_b]"])
@@ -134,7 +114,7 @@ def test_featurize_local_counts_labels_frames_and_summary(ray_s3, clips, tmp_pat
     assert set(table["status"]) == {"ok"} and table["frames"].sum() == sum(CLIPS.values())
 
 
-def test_stride_and_segments_give_the_formula(ray_s3, clips, tmp_path):
+def test_stride_and_segments_give_the_formula(ray_local, clips, tmp_path):
     # Segments of 10 frames cut every clip into several decode tasks (seeking into the stream).
     report = featurize.run(config_for(str(clips), str(tmp_path / "f"), "stride=2", "segment_frames=10"))
     assert report.count("ok") == 3
@@ -145,7 +125,7 @@ def test_stride_and_segments_give_the_formula(ray_s3, clips, tmp_path):
     check_labels_match(windows, clips)
 
 
-def test_bad_label_and_corrupt_video_are_reported_and_the_rest_goes_on(ray_s3, clips, tmp_path, capsys):
+def test_bad_label_and_corrupt_video_are_reported_and_the_rest_goes_on(ray_local, clips, tmp_path, capsys):
     videos = tmp_path / "videos"
     videos.mkdir()
     for name in ("rally_a", "rally_b"):
@@ -193,7 +173,7 @@ def test_bad_label_and_corrupt_video_are_reported_and_the_rest_goes_on(ray_s3, c
     assert windows.groupby("video_id").size().to_dict() == {"rally_a": 28, "rally_b": 23}
 
 
-def test_unlabelled_frames_can_be_dropped_instead(ray_s3, clips, tmp_path):
+def test_unlabelled_frames_can_be_dropped_instead(ray_local, clips, tmp_path):
     videos = tmp_path / "videos"
     videos.mkdir()
     (videos / "gappy.mp4").write_bytes((clips / "rally_a.mp4").read_bytes())
@@ -207,8 +187,8 @@ def test_unlabelled_frames_can_be_dropped_instead(ray_s3, clips, tmp_path):
     assert sorted(windows["start_frame"]) == [s for s in range(28) if s not in (8, 9, 10)]
 
 
-def test_featurize_from_and_to_s3(ray_s3, s3_bucket, clips, tmp_path):
-    endpoint = ray_s3
+def test_featurize_from_and_to_s3(ray_local, s3_server, s3_bucket, clips, tmp_path):
+    endpoint = s3_server
     config = StorageConfig(endpoint_url=endpoint)
     for video_id in CLIPS:
         for suffix in (".mp4", ".csv"):
@@ -225,7 +205,7 @@ def test_featurize_from_and_to_s3(ray_s3, s3_bucket, clips, tmp_path):
     assert "testing" not in json.dumps(summary)  # no credentials in outputs
 
 
-def test_labels_under_a_separate_root(ray_s3, clips, tmp_path):
+def test_labels_under_a_separate_root(ray_local, clips, tmp_path):
     videos, labels = tmp_path / "videos", tmp_path / "labels"
     (videos / "season=2024").mkdir(parents=True)
     (labels / "season=2024").mkdir(parents=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -20,25 +19,6 @@ from tracknet.synth import SynthConfig, write_clip
 
 REPO = Path(__file__).resolve().parents[2]
 CLIPS = {"rally_a": 30, "rally_b": 24, "rally_c": 36}
-
-
-def _worker_env(name: str) -> str | None:
-    return os.environ.get(name)
-
-
-@pytest.fixture()
-def ray_s3(s3_server, ray_local):
-    """Local Ray whose workers see the S3 server's dummy credentials; returns the endpoint.
-
-    Workers inherit the environment of ray.init: if Ray was started before s3_server
-    set the credentials, restart it the way tests/conftest.py starts it.
-    """
-    import ray
-
-    if ray.get(ray.remote(num_cpus=0)(_worker_env).remote("AWS_ACCESS_KEY_ID")) is None:
-        ray.shutdown()
-        ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
-    return s3_server
 
 
 def tiny_train_config(windows: str, *overrides: str) -> TrainConfig:
@@ -61,8 +41,8 @@ def featurize_clips(root: Path, output: str, *overrides: str) -> None:
     assert report.count("ok") == 3
 
 
-def test_two_workers_checkpoint_to_s3_and_resume_from_the_saved_epoch(ray_s3, s3_bucket, tmp_path):
-    endpoint = ray_s3
+def test_two_workers_checkpoint_to_s3_and_resume_from_the_saved_epoch(ray_local, s3_server, s3_bucket, tmp_path):
+    endpoint = s3_server
     config = StorageConfig(endpoint_url=endpoint)
     windows = f"s3://{s3_bucket}/features"
     featurize_clips(tmp_path, windows, f"storage.endpoint_url={endpoint}")
@@ -99,7 +79,7 @@ def test_two_workers_checkpoint_to_s3_and_resume_from_the_saved_epoch(ray_s3, s3
     assert storage.exists(f"s3://{s3_bucket}/models/tiny/metrics.json", config)
 
 
-def test_cli_trains_locally_and_exports(ray_s3, tmp_path, capsys):
+def test_cli_trains_locally_and_exports(ray_local, tmp_path, capsys):
     windows = str(tmp_path / "features")
     featurize_clips(tmp_path, windows)
     args = [f"windows={windows}", "model.width_mult=0.125", "model.height=64", "model.width=96",
@@ -138,7 +118,7 @@ def test_bad_config_exits_2(override, message, capsys):
     assert message in capsys.readouterr().err
 
 
-def test_missing_windows_exit_2(ray_s3, tmp_path, capsys):
+def test_missing_windows_exit_2(ray_local, tmp_path, capsys):
     assert train.main([f"windows={tmp_path / 'nothing'}"]) == 2
     assert "split=train" in capsys.readouterr().err
 
