@@ -1,7 +1,7 @@
 """Inference throughput and memory: jobs.infer end to end vs model-only vs a naive loop.
 
     python benchmarks/infer_throughput.py [--model PATH] [--frames 1800] [--width 1280 --height 720]
-        [--precision bf16] [--batch-size 2] [--threads 2] [--actors 1] [--memory-frames 300] [--out DIR]
+        [--precision bf16] [--batch-size 1] [--actors 2] [--threads 1] [--memory-frames 300] [--out DIR]
 
 On one synthetic clip (tracknet.synth), one model and this machine, prints:
 
@@ -9,14 +9,18 @@ On one synthetic clip (tracknet.synth), one model and this machine, prints:
   warmed up, as on a cluster): listing, probing, decode tasks, the model actor pool,
   stitching, clean-up and writing parquet + CSV;
 - model-only frames/s: `Predictor.forward` on pre-decoded, pre-built input tensors of
-  `--batch-size` windows (no decoding, no input building, no post-processing);
-- naive frames/s: the plain loop: decode one frame at a time, `model.predict` (eager,
-  fp32, default layout) at batch size 1 on each triplet of frames, `decode_to_source`;
+  `--batch-size` windows (no decoding, no input building, no post-processing), in
+  `--actors` processes of `--threads` torch threads at once, as the job's actors run;
+- naive frames/s: the plain loop in one process (torch's default threads: all cores):
+  decode one frame at a time, `model.predict` (eager, fp32, default layout) at batch
+  size 1 on each triplet of frames, `decode_to_source`;
 - peak memory (PSS summed over the job's whole process tree: driver, Ray, workers) of
   `python -m jobs.infer` on a short clip and on one 3x longer.
 
-All three run with OMP_WAIT_POLICY=PASSIVE (set before torch loads, as jobs.infer sets it
-for its model actors), so that none of them collapses when the CPUs are shared.
+Defaults are the configuration measured best on a 2-core CPU: two single-threaded
+model actors (no OpenMP barriers to stall when decode tasks share the cores), bf16
+autocast, batch 1. All processes run with OMP_WAIT_POLICY=PASSIVE (as jobs.infer sets it
+for actors that share their CPUs), so none collapses when other work shares the CPUs.
 
 The model is `--model`, else the packaged default checkpoint if present, else an
 untrained TrackNetV2 at width 0.25 and 288x512 (the DESIGN.md CPU starting point)
@@ -27,6 +31,7 @@ trained model's are (post-processing then costs what it costs in production).
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -36,7 +41,7 @@ import time
 from pathlib import Path
 
 # As in jobs.infer's model actors: OpenMP threads wait passively (read when torch loads).
-pass  # XP
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -78,23 +83,39 @@ def make_clip(path: Path, frames: int, args: argparse.Namespace) -> Path:
     return path
 
 
-def model_only(model: Path, clip: Path, args: argparse.Namespace) -> float:
-    """frames/s of the forward pass alone, on batches built before timing."""
+def _model_only_worker(model: Path, clip: Path, args: argparse.Namespace, barrier, results) -> None:
+    """One model process: build its batches, wait for the others, time the forward passes."""
+    torch.set_num_threads(args.threads)
     predictor = Predictor(load_checkpoint(model), "cpu", batch_size=args.batch_size, precision=args.precision)
-    info = probe(clip)
-    frames = min(info.frame_count, args.rate_frames)
+    frames = min(probe(clip).frame_count, args.rate_frames)
     images = np.stack([resize_frame(f.image, predictor.input_size) for f in iter_frames(clip, 0, frames)])
     plan = predictor.plan(frames)
-    starts = plan.windows_for(0, frames)
-    index = np.stack([plan.input_frames(int(t0)) for t0 in starts])  # (windows, frames_in)
+    index = np.stack([plan.input_frames(int(t0)) for t0 in plan.windows_for(0, frames)])  # (windows, frames_in)
     batches = [  # model inputs built before timing, in the model's memory format
         predictor.frames_to_input(images, index[i : i + args.batch_size]) for i in range(0, len(index), args.batch_size)
     ]
     predictor.forward(batches[0])  # warm-up
+    barrier.wait()
     start = time.perf_counter()
     for batch in batches:
         predictor.forward(batch)
-    return frames / (time.perf_counter() - start)
+    results.put(frames / (time.perf_counter() - start))
+
+
+def model_only(model: Path, clip: Path, args: argparse.Namespace) -> float:
+    """frames/s of the forward pass alone, as the job runs it: `--actors` processes of `--threads` threads."""
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(args.actors), context.Queue()
+    workers = [
+        context.Process(target=_model_only_worker, args=(model, clip, args, barrier, results))
+        for _ in range(args.actors)
+    ]
+    for worker in workers:
+        worker.start()
+    rates = [results.get() for _ in workers]
+    for worker in workers:
+        worker.join()
+    return sum(rates)
 
 
 def naive(model: Path, clip: Path, frames: int) -> float:
@@ -209,14 +230,13 @@ def main() -> None:
     parser.add_argument("--memory-frames", type=int, default=300, help="frames of the short memory clip (long = 3x)")
     parser.add_argument("--width", type=int, default=1280)
     parser.add_argument("--height", type=int, default=720)
-    parser.add_argument("--batch-size", type=int, default=2, help="windows per forward pass (CPU best: 1-2)")
+    parser.add_argument("--batch-size", type=int, default=1, help="windows per forward pass (CPU best: 1-2)")
     parser.add_argument("--precision", default="bf16", choices=("fp32", "bf16"), help="job and model-only arithmetic")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the three throughputs (medians shown)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
-                        help="torch threads (model-only, naive, actors)")
-    parser.add_argument("--actors", type=int, default=1)
-    parser.add_argument("--cpus-per-actor", type=float, default=1.0)
-    parser.add_argument("--decode-cpus", type=float, default=1.0)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per model actor / model-only process")
+    parser.add_argument("--actors", type=int, default=os.cpu_count() or 1, help="model actors / model-only processes")
+    parser.add_argument("--cpus-per-actor", type=float, default=0.75, help="logical CPUs each actor reserves")
+    parser.add_argument("--decode-cpus", type=float, default=0.5, help="logical CPUs each decode task reserves")
     parser.add_argument("--segment-frames", type=int, default=1800)
     parser.add_argument("--ray-cpus", type=int, default=os.cpu_count() or 1, help="logical CPUs of the local Ray")
     parser.add_argument("--skip-memory", action="store_true")
@@ -225,13 +245,13 @@ def main() -> None:
 
     work = Path(args.out or tempfile.mkdtemp(prefix="infer-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(args.threads)
     model, model_kind = prepare_model(args, work)
     clip = make_clip(work / f"clip_{args.width}x{args.height}_{args.frames}.mp4", args.frames, args)
     config = load_checkpoint(model).model.config
     print(f"clip: {args.frames} frames {args.width}x{args.height}; model: {model_kind} "
           f"({config.width}x{config.height}, width x{config.width_mult}); batch {args.batch_size}; {args.precision}; "
-          f"torch threads {args.threads}; {os.cpu_count()} CPUs", flush=True)
+          f"{args.actors} actors x {args.threads} torch threads; naive: {torch.get_num_threads()} threads; "
+          f"{os.cpu_count()} CPUs", flush=True)
 
     # The three throughputs are measured back to back, round after round, so that load from
     # other processes on a shared machine hits them alike; the table shows medians.

@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default="out/demo", help="folder for every output (replaced on each run)")
     parser.add_argument("--train-clips", type=int, default=8, help="synthetic clips to train on")
     parser.add_argument("--test-clips", type=int, default=2, help="held-out synthetic clips to run inference on")
-    parser.add_argument("--epochs", type=int, default=6, help="training epochs")
+    parser.add_argument("--epochs", type=int, default=10, help="training epochs")
     args = parser.parse_args(argv)
 
     started = time.monotonic()
