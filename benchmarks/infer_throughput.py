@@ -22,10 +22,11 @@ model actors (no OpenMP barriers to stall when decode tasks share the cores), bf
 autocast, batch 1. All processes run with OMP_WAIT_POLICY=PASSIVE (as jobs.infer sets it
 for actors that share their CPUs), so none collapses when other work shares the CPUs.
 
-The model is `--model`, else the packaged default checkpoint if present, else an
-untrained TrackNetV2 at width 0.25 and 288x512 (the DESIGN.md CPU starting point)
-whose output bias is set to -4, so its heatmaps are mostly below the threshold as a
-trained model's are (post-processing then costs what it costs in production).
+The model is `--model`, else the packaged default checkpoint if present (and no
+`--untrained-width-mult`), else an untrained TrackNetV2 at 288x512 of that width (0.25:
+the DESIGN.md CPU starting point) whose output bias is set to -4, so that its heatmaps
+are mostly below the threshold as a trained model's are (post-processing then costs
+what it costs in production).
 """
 
 from __future__ import annotations
@@ -66,15 +67,16 @@ CONF = REPO / "conf" / "infer.yaml"
 def prepare_model(args: argparse.Namespace, work: Path) -> tuple[Path, str]:
     if args.model:
         return Path(args.model), "given"
-    if default_checkpoint_path().exists():
+    if default_checkpoint_path().exists() and args.untrained_width_mult is None:
         return default_checkpoint_path(), "packaged default"
+    width_mult = args.untrained_width_mult or 0.25
     torch.manual_seed(0)
-    model = TrackNet(ModelConfig(width_mult=0.25))
+    model = TrackNet(ModelConfig(width_mult=width_mult))
     with torch.no_grad():
         model.head.bias.fill_(-4.0)
-    path = work / "untrained_w025.pt"
-    save_checkpoint(path, model, name="bench-untrained-w025")
-    return path, "untrained width 0.25, 288x512"
+    path = work / f"untrained_w{width_mult}.pt"
+    save_checkpoint(path, model, name=f"bench-untrained-w{width_mult}")
+    return path, f"untrained width {width_mult}"
 
 
 def make_clip(path: Path, frames: int, args: argparse.Namespace) -> Path:
@@ -224,6 +226,8 @@ def peak_memory(model: Path, clip: Path, out: Path, args: argparse.Namespace) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="checkpoint; default: packaged, else untrained width 0.25")
+    parser.add_argument("--untrained-width-mult", type=float,
+                        help="use an untrained TrackNet of this width (e.g. 0.25, DESIGN.md's CPU reference)")
     parser.add_argument("--frames", type=int, default=1800, help="frames of the throughput clip (1 min at 30 fps)")
     parser.add_argument("--rate-frames", type=int, default=300,
                         help="model-only and naive time this many frames of the clip (their rate is steady)")
