@@ -90,7 +90,7 @@ def _model_only_worker(model: Path, clip: Path, args: argparse.Namespace, barrie
     torch.set_num_threads(args.threads)
     predictor = Predictor(load_checkpoint(model), "cpu", batch_size=args.batch_size, precision=args.precision)
     frames = min(probe(clip).frame_count, args.rate_frames)
-    images = np.stack([resize_frame(f.image, predictor.input_size) for f in iter_frames(clip, 0, frames)])
+    images = np.stack([f.image for f in iter_frames(clip, 0, frames, predictor.input_size)])
     plan = predictor.plan(frames)
     index = np.stack([plan.input_frames(int(t0)) for t0 in plan.windows_for(0, frames)])  # (windows, frames_in)
     batches = [  # model inputs built before timing, in the model's memory format

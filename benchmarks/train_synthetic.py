@@ -9,7 +9,7 @@ with conf/train.yaml (trailing key=value arguments override it, e.g. epochs=8) o
 Ray, exactly as the CLI would: random crops around the ball plus negatives, flips,
 colour jitter, validation F1 per epoch on the validation clip. Then it scores the
 exported model.pt on a third clip (seed 999) that was never featurized: decode with
-PyAV, `resize_frame`, non-overlapping windows through `to_model_input`, threshold 0.5,
+PyAV at model size, non-overlapping windows through `to_model_input`, threshold 0.5,
 largest blob, TrackNet protocol at 512x288 with 4 px tolerance. Prints precision,
 recall and F1 on the unseen clip and the wall time of each stage; exits 1 below F1 0.8.
 """
@@ -39,7 +39,7 @@ from tracknet.checkpoint import load_checkpoint  # noqa: E402
 from tracknet.heatmap import decode_to_source  # noqa: E402
 from tracknet.labels import read_labels  # noqa: E402
 from tracknet.metrics import Confusion, confusion  # noqa: E402
-from tracknet.preprocess import resize_frame, to_model_input  # noqa: E402
+from tracknet.preprocess import to_model_input  # noqa: E402
 from tracknet.synth import SynthConfig, write_clip  # noqa: E402
 from tracknet.video import iter_frames, probe  # noqa: E402
 
@@ -61,8 +61,8 @@ def score_clip(model_path: str, video: Path, threshold: float = 0.5) -> Confusio
     pred_visible, pred_xy, frames = [], [], []
     window: list[np.ndarray] = []
     indices: list[int] = []
-    for frame in iter_frames(video):
-        window.append(resize_frame(frame.image, size))
+    for frame in iter_frames(video, size=size):
+        window.append(frame.image)
         indices.append(frame.index)
         if len(window) < config.frames_in:
             continue

@@ -10,8 +10,8 @@ For example, the shared badminton clips:
 Lists the videos under `input`, pairs each with its label file (same relative path with
 .csv or .json, beside the video or under `labels`), splits train/val by whole video,
 decodes each video with PyAV (streaming, one Ray task per segment of at most
-`segment_frames` frames), resizes frames to model resolution with the library's
-`resize_frame`, JPEG-encodes each frame once, cuts windows of `frames_in` consecutive
+`segment_frames` frames) straight to model resolution (`iter_frames(size=...)`, the
+path inference uses), JPEG-encodes each frame once, cuts windows of `frames_in` consecutive
 frames every `stride` frames, and writes them with their per-frame labels as parquet
 under `<output>/windows/split=<train|val>/` (schema: jobs/common/windows.py). A video
 without labels is skipped with a warning; a corrupt video or a label file that does not
@@ -48,7 +48,7 @@ from jobs.common.storage import StorageConfig
 from jobs.common.windows import PARQUET_COMPRESSION, SCHEMA_VERSION, WINDOW_SCHEMA, WindowBatch, windows_uri
 from tracknet.errors import LabelError, TrackNetError, VideoError
 from tracknet.labels import read_labels, validate_labels
-from tracknet.preprocess import encode_jpeg, resize_frame, scale_xy
+from tracknet.preprocess import encode_jpeg, scale_xy
 from tracknet.video import iter_frames, probe
 
 log = logging.getLogger("jobs.featurize")
@@ -400,10 +400,10 @@ def _segment_windows(segment: dict, config: FeaturizeConfig) -> Iterator[tuple[p
     expected = first
     source = _open_video(segment["video_uri"], config.storage)
     try:
-        for frame in iter_frames(source, first, stop):
+        for frame in iter_frames(source, first, stop, size):
             if frame.index != expected:
                 raise VideoError(segment["video_uri"], f"frame {expected} is missing from the stream")
-            recent.append(encode_jpeg(resize_frame(frame.image, size), config.jpeg_quality))
+            recent.append(encode_jpeg(frame.image, config.jpeg_quality))
             expected += 1
             start = frame.index - f + 1
             if start < first or (start - first) % stride:

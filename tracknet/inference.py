@@ -11,8 +11,9 @@ repeated to fill a window (N shorter than a window is fine).
 Any frame range [start, stop) is predicted from exactly the windows of the global
 plan that touch it, so splitting a video into segments (and segments into chunks)
 gives the same per-frame result as processing it whole. Frames flow at model
-resolution only: decode, `resize_frame` (the training path), and model inputs equal to
-`to_model_input`'s, built on the device from uint8 (`Predictor.frames_to_input`).
+resolution only: decoded straight to model size (`iter_frames(size=...)`, as featurize
+does for training), and model inputs equal to `to_model_input`'s, built on the device
+from uint8 (`Predictor.frames_to_input`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ import torch
 from tracknet.checkpoint import LoadedCheckpoint, load_checkpoint
 from tracknet.errors import VideoError
 from tracknet.heatmap import NO_BALL, Detection, decode_heatmap, scale_detection
-from tracknet.preprocess import resize_frame
 from tracknet.video import VideoSource, iter_frames, source_name
 
 Ensemble = Literal["mean", "max"]
@@ -229,7 +229,7 @@ def iter_segment_chunks(
     """Decode the frames that [start, stop) needs and yield model-resolution chunks.
 
     Streaming: holds about one chunk of frames at a time, whatever the video's length.
-    Frames are decoded at source size and resized with `resize_frame` (as in training).
+    Frames are decoded straight to model size, as featurize does for training.
 
     Args:
         source: local path or seekable binary file-like object.
@@ -243,10 +243,7 @@ def iter_segment_chunks(
     """
     stop = plan.frame_count if stop is None else stop
     lo, hi = plan.input_range(start, stop)
-    frames = (
-        (frame.index, frame.timestamp_s, resize_frame(frame.image, input_size))
-        for frame in iter_frames(source, lo, hi)
-    )
+    frames = ((frame.index, frame.timestamp_s, frame.image) for frame in iter_frames(source, lo, hi, input_size))
     yield from iter_chunks(frames, plan, start, stop, chunk_frames, source_name(source))
 
 

@@ -1,7 +1,11 @@
 """Frames to model input, the same way everywhere (featurize, train, infer, serve).
 
 Frames are RGB uint8, resized to model resolution with area interpolation and
-stacked in time order as channels: [f0 R, f0 G, f0 B, f1 R, ...].
+stacked in time order as channels: [f0 R, f0 G, f0 B, f1 R, ...]. Decoded video
+is resized before colour conversion (`resize_yuv420`): the same area filter on
+the Y, U and V planes, then YUV->RGB at model size, which costs a fraction of
+converting full 720p frames and differs from `resize_frame` on the converted
+frame by about 2 grey levels on average.
 """
 
 from __future__ import annotations
@@ -17,6 +21,30 @@ def resize_frame(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if (image.shape[1], image.shape[0]) == size:
         return image
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def resize_yuv420(
+    planes: Sequence[np.ndarray], size: tuple[int, int]
+) -> np.ndarray:
+    """Y, U, V planes of a 4:2:0 frame -> (size[1], size[0], 3) uint8 RGB.
+
+    Args:
+        planes: Y (H, W) and U, V (ceil(H/2), ceil(W/2)) uint8, limited range BT.601
+            (what H.264 broadcast decodes to and what PyAV's rgb24 conversion assumes).
+        size: (width, height), both even.
+    """
+    width, height = size
+    if width % 2 or height % 2:
+        raise ValueError(f"4:2:0 output needs an even size, got {width}x{height}")
+    y, u, v = planes
+    # I420 layout: the full Y plane, then U and V planes back to back.
+    i420 = np.empty(height * width * 3 // 2, np.uint8)
+    luma, chroma = height * width, (height // 2) * (width // 2)
+    i420[:luma] = cv2.resize(y, (width, height), interpolation=cv2.INTER_AREA).reshape(-1)
+    for offset, plane in ((luma, u), (luma + chroma, v)):
+        resized = cv2.resize(plane, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
+        i420[offset : offset + chroma] = resized.reshape(-1)
+    return cv2.cvtColor(i420.reshape(height * 3 // 2, width), cv2.COLOR_YUV2RGB_I420)
 
 
 def to_model_input(frames: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:

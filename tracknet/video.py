@@ -17,6 +17,7 @@ import av
 import numpy as np
 
 from tracknet.errors import VideoError
+from tracknet.preprocess import resize_frame, resize_yuv420
 
 VideoSource = str | os.PathLike | BinaryIO
 
@@ -131,8 +132,8 @@ def iter_frames(
         source: local path or seekable binary file-like object.
         start: first frame index (0-based).
         stop: one past the last frame index; None decodes to the end.
-        size: (width, height) to resize to while converting (swscale), or None
-            for the source size.
+        size: (width, height) to resize to (area filter, before colour conversion
+            for 4:2:0 video: see tracknet.preprocess), or None for the source size.
 
     Yields:
         Frame with image (H, W, 3) uint8 RGB.
@@ -172,10 +173,17 @@ def read_frames(
 
 
 def _to_rgb(frame: av.VideoFrame, size: tuple[int, int] | None) -> np.ndarray:
-    if size is None:
+    if size is None or size == (frame.width, frame.height):
         return frame.to_ndarray(format="rgb24")
-    width, height = size
-    return frame.reformat(width=width, height=height, format="rgb24").to_ndarray()
+    if frame.format.name == "yuv420p" and size[0] % 2 == 0 and size[1] % 2 == 0:
+        return resize_yuv420([_plane_array(plane) for plane in frame.planes], size)
+    return resize_frame(frame.to_ndarray(format="rgb24"), size)
+
+
+def _plane_array(plane: av.video.plane.VideoPlane) -> np.ndarray:
+    # Rows are padded to line_size bytes; keep the visible width only.
+    rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+    return rows[:, : plane.width]
 
 
 def _is_constant_rate(stream: av.VideoStream) -> bool:

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from tracknet.errors import VideoError
+from tracknet.preprocess import resize_frame
+from tracknet.synth import SynthConfig, write_clip
 from tracknet.video import VideoWriter, iter_frames, probe, read_frames
 
 REAL_CLIP = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "badminton" / "clips" / "00001.mp4"
@@ -148,3 +150,18 @@ def test_real_clip_range_matches_full_decode():
     assert [f.index for f in part] == list(range(start, stop))
     for a, b in zip(part, full):
         assert np.array_equal(a.image, b.image)
+
+
+def test_decode_at_model_size_matches_resizing_full_frames(tmp_path):
+    """The decoder-side resize (Y/U/V planes, then RGB) is the path featurize and infer share;
+    on broadcast-like content it must stay close to converting the full frame and resizing it."""
+    path = tmp_path / "court.mp4"
+    write_clip(path, SynthConfig(width=320, height=180, frames=6, seed=3))
+    full = [resize_frame(frame.image, (128, 72)) for frame in read_frames(path, 2, 6)]
+    small = read_frames(path, 2, 6, size=(128, 72))
+    assert [frame.index for frame in small] == [2, 3, 4, 5]
+    assert small[0].image.shape == (72, 128, 3)
+    diff = np.abs(np.stack([f.image for f in small]).astype(int) - np.stack(full).astype(int))
+    assert diff.mean() < 3.0
+    odd = read_frames(path, 0, 1, size=(63, 47))  # odd sizes take the RGB path
+    assert odd[0].image.shape == (47, 63, 3)
