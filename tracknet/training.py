@@ -2,7 +2,7 @@
 
 A window row holds F JPEG frames at model resolution with per-frame labels (visible,
 x, y in model pixels, NaN when not visible); see jobs/common/windows.py. Samples use
-the library's `decode_image` and `to_model_input`, so training sees exactly what
+the library's `decode_image` and `to_model_input`'s channel order, so training sees exactly what
 inference sees.
 """
 
@@ -15,7 +15,7 @@ import numpy as np
 from tracknet.augment import AugmentConfig, augment_window
 from tracknet.heatmap import decode_heatmap
 from tracknet.metrics import DEFAULT_TOLERANCE_PX, Confusion, confusion
-from tracknet.preprocess import decode_image, to_model_input
+from tracknet.preprocess import decode_image
 
 
 def decode_window_frames(images: Sequence[bytes]) -> np.ndarray:
@@ -37,7 +37,8 @@ def window_samples(
     Each row gives `copies` samples (different random crops and flips when augmenting).
 
     Returns:
-        inputs: (N * copies, 3F, h, w) float32 in [0, 1] (to_model_input layout);
+        inputs: (N * copies, 3F, h, w) uint8, to_model_input's layout times 255 (a quarter of
+            float32's bytes through Ray's object store; the trainer scales on its device);
         visible: (N * copies, F) int8;
         xy: (N * copies, F, 2) float32 in sample pixels, NaN where not visible.
         h, w are the crop size when augment.crops, else the frames' size.
@@ -54,16 +55,22 @@ def window_samples(
                 sample, sample_visible, sample_xy = augment_window(window, labels, xy, augment, rng)
             else:
                 sample, sample_visible, sample_xy = window, labels, xy
-            inputs.append(to_model_input(sample))
+            inputs.append(_channels_first(sample))
             shown.append(sample_visible)
             positions.append(sample_xy)
     if not inputs:
         return {
-            "inputs": np.zeros((0, 0, 0, 0), np.float32),
+            "inputs": np.zeros((0, 0, 0, 0), np.uint8),
             "visible": np.zeros((0, 0), np.int8),
             "xy": np.zeros((0, 0, 2), np.float32),
         }
     return {"inputs": np.stack(inputs), "visible": np.stack(shown), "xy": np.stack(positions)}
+
+
+def _channels_first(frames: np.ndarray) -> np.ndarray:
+    """(F, H, W, 3) uint8 -> (3F, H, W) uint8 in to_model_input's channel order."""
+    f, h, w, _ = frames.shape
+    return np.ascontiguousarray(frames.transpose(0, 3, 1, 2).reshape(3 * f, h, w))
 
 
 def heatmap_confusion(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -141,27 +140,8 @@ def test_list_videos_folder_glob_and_manifest(tmp_path):
 # ---------------------------------------------------------------- end to end
 
 
-def _worker_env(name: str) -> str | None:
-    return os.environ.get(name)
-
-
-@pytest.fixture()
-def ray_s3(s3_server, ray_local):
-    """Local Ray whose workers see the S3 server's dummy credentials; returns the endpoint.
-
-    Workers inherit the environment of ray.init: if Ray was started before s3_server
-    set the credentials, restart it the way tests/conftest.py starts it.
-    """
-    import ray
-
-    if ray.get(ray.remote(num_cpus=0)(_worker_env).remote("AWS_ACCESS_KEY_ID")) is None:
-        ray.shutdown()
-        ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
-    return s3_server
-
-
-def test_s3_end_to_end(ray_s3, s3_bucket, tmp_path):
-    endpoint = ray_s3
+def test_s3_end_to_end(ray_local, s3_server, s3_bucket, tmp_path):
+    endpoint = s3_server
     config = StorageConfig(endpoint_url=endpoint)
     counts = {"league=pro/m1": 40, "m2": 9}
     for i, (video_id, frames) in enumerate(counts.items()):

@@ -134,8 +134,8 @@ def test_window_samples_match_to_model_input_and_augment_shapes():
     x = [float(v) if s else float("nan") for v, s in zip(XY[:, 0], VISIBLE)]
     y = [float(v) if s else float("nan") for v, s in zip(XY[:, 1], VISIBLE)]
     plain = window_samples([images], [VISIBLE.tolist()], [x], [y])
-    assert plain["inputs"].shape == (1, 9, H, W) and plain["inputs"].dtype == np.float32
-    np.testing.assert_array_equal(plain["inputs"][0], to_model_input(decode_window_frames(images)))
+    assert plain["inputs"].shape == (1, 9, H, W) and plain["inputs"].dtype == np.uint8
+    np.testing.assert_array_equal(plain["inputs"][0] / np.float32(255), to_model_input(decode_window_frames(images)))
     np.testing.assert_array_equal(plain["visible"][0], VISIBLE)
     augmented = window_samples([images, images], [VISIBLE.tolist()] * 2, [x] * 2, [y] * 2,
                                AugmentConfig(crop_width=32, crop_height=32), np.random.default_rng(0), copies=3)

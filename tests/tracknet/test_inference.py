@@ -21,7 +21,7 @@ from tracknet.inference import (
     split_range,
 )
 from tracknet.model import ModelConfig, TrackNet
-from tracknet.preprocess import resize_frame, to_model_input
+from tracknet.preprocess import to_model_input
 from tracknet.synth import SynthConfig, write_clip
 from tracknet.video import iter_frames, probe
 from tracknet.weights import default_checkpoint_path
