@@ -86,7 +86,7 @@ class TrainConfig:
     samples_per_window: int = 1
     """Augmented samples drawn from each training window per epoch (different crops)."""
     learning_rate: float = 1e-3
-    """Adam learning rate."""
+    """Adam learning rate (also on resume: re-run with a lower rate and more epochs to fine-tune)."""
     weight_decay: float = 0.0
     """Adam weight decay."""
     target_radius_px: float = 2.5
@@ -301,6 +301,9 @@ def train_loop(loop_config: dict[str, Any]) -> None:
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])
+        # The config's rate wins on resume, so a run can go on at a lower rate to fine-tune.
+        for group in optimizer.param_groups:
+            group["lr"] = config.learning_rate
 
     train_shard = ray.train.get_dataset_shard("train")
     val_shard = ray.train.get_dataset_shard("val") if loop_config["has_val"] else None
