@@ -18,7 +18,7 @@ from jobs.common.storage import StorageConfig
 from jobs.common.windows import SCHEMA_VERSION, WindowsError, check_split, split_uri
 from jobs.featurize import FeaturizeConfig, SplitConfig, assign_splits
 from tracknet.labels import read_labels
-from tracknet.preprocess import decode_image, encode_jpeg, resize_frame, scale_xy
+from tracknet.preprocess import decode_image, encode_jpeg, scale_xy
 from tracknet.synth import SynthConfig, write_clip
 from tracknet.video import iter_frames
 
@@ -96,9 +96,9 @@ def test_featurize_local_counts_labels_frames_and_summary(ray_local, clips, tmp_
         assert starts == list(range(expected_windows(n)))
     check_labels_match(windows, clips)
 
-    # Frames are the source frames resized with the library's resize_frame, then JPEG (quality 90).
+    # Frames are the source frames decoded at model size (the path inference uses), then JPEG (quality 90).
     row = windows[(windows["video_id"] == "season=2024/rally_c") & (windows["start_frame"] == 10)].iloc[0]
-    source = [resize_frame(f.image, MODEL) for f in iter_frames(clips / "season=2024/rally_c.mp4", 10, 13)]
+    source = [f.image for f in iter_frames(clips / "season=2024/rally_c.mp4", 10, 13, MODEL)]
     for data, expected in zip(row["frames"], source):
         image = decode_image(data)
         assert image.shape == (MODEL[1], MODEL[0], 3)
