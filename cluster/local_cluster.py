@@ -13,6 +13,7 @@ The same from Python (tests, fault drills):
         subprocess.run(["ray", "job", "submit", ...], env=cluster.client_env(), check=True)
         cluster.kill_worker(0)
         cluster.wait_for_nodes(alive=2, dead=1)
+        cluster.tasks(cluster.job("my-submission")["job_id"])  # which node ran each task (state API)
 
 Each node is one `ray start --block` process in a session of its own; every process of
 the node (raylet, agents, Ray workers) descends from it. `kill_worker` SIGKILLs that
@@ -35,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -42,6 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -60,6 +63,20 @@ HEALTH_CHECK_ENV = {
 }
 """The GCS declares a silent node dead after about 5 s instead of Ray's default of about 30 s,
 so a killed worker shows up quickly; the 2 s timeout leaves headroom on a busy 2-core machine."""
+
+LIFECYCLE_ENV = {
+    "RAY_DASHBOARD_STARTUP_TIMEOUT_S": "300",
+    "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0",
+}
+"""`ray start --head` waits up to 5 min for its dashboard instead of Ray's 60 s, after which it gives
+up and takes the head down: on a busy 2-core machine the dashboard alone can take longer than that.
+On SIGTERM a node stops its processes at once instead of first draining for up to 30 s, which only
+matters where traffic must move to other nodes (Ray Serve); stop() ends every node anyway."""
+
+PORT_RANGE = (20000, 32000)
+"""Where the nodes' ports come from: above Ray's worker ports (10002-19999) and below the
+ephemeral ports of Linux (32768-60999) and macOS (49152-65535)."""
+_issued_ports: set[int] = set()
 
 _CLIENT_ONLY_VARS = ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS")
 
@@ -173,7 +190,7 @@ class LocalCluster:
             raise
 
     def stop(self, timeout_s: float = 30.0) -> None:
-        """End every node still running: SIGTERM lets each `ray start --block` drain and stop its
+        """End every node still running: SIGTERM lets each `ray start --block` stop its
         own processes (workers first, then the head); whatever is left after `timeout_s` is SIGKILLed."""
         running = [n for n in sorted(self._nodes, key=lambda n: n.name == "head") if self._is_running(n)]
         # Remember each tree now: once a parent exits its orphans can no longer be found from it.
@@ -220,12 +237,30 @@ class LocalCluster:
     def nodes(self) -> list[dict[str, Any]]:
         """Every node the GCS knows, alive or dead, as the state API lists them
         (node_id, node_ip, is_head_node, state 'ALIVE'/'DEAD', resources_total, ...)."""
-        url = f"http://127.0.0.1:{self._dashboard_port}/api/v0/nodes?limit=1000&detail=1"
-        with urllib.request.urlopen(url, timeout=10) as response:
-            payload = json.load(response)
-        if not payload.get("result"):
-            raise LocalClusterError(f"state API at {url} failed: {payload.get('msg')}")
-        return list(payload["data"]["result"]["result"])
+        return self._state("nodes")
+
+    def job(self, submission_id: str) -> dict[str, Any]:
+        """The Jobs API's record of a submitted job: status ('PENDING', 'RUNNING', 'SUCCEEDED',
+        'FAILED', 'STOPPED'), job_id (the Ray job id that tasks() and actors() filter on),
+        driver_exit_code, message, ..."""
+        return self._get_json(f"/api/jobs/{urllib.parse.quote(submission_id)}")
+
+    def tasks(self, job_id: str) -> list[dict[str, Any]]:
+        """Every task attempt of Ray job `job_id` the GCS has recorded (name, type, state, node_id,
+        attempt_number, ...). Workers report task events every second or so, so the list lags."""
+        return self._state("tasks", job_id=job_id)
+
+    def actors(self, job_id: str) -> list[dict[str, Any]]:
+        """Every actor of Ray job `job_id` (class_name, state 'ALIVE'/'RESTARTING'/'DEAD', node_id, ...)."""
+        return self._state("actors", job_id=job_id)
+
+    def worker_index(self, node_id: str) -> int | None:
+        """Which worker node `node_id` is (by its `worker_<i>` resource); None for the head."""
+        row = next((r for r in self.nodes() if r["node_id"] == node_id), None)
+        if row is None:
+            raise LocalClusterError(f"node {node_id} is not part of this cluster")
+        names = [name for name in row["resources_total"] if name.startswith("worker_")]
+        return int(names[0].removeprefix("worker_")) if names else None
 
     def wait_for_nodes(self, alive: int, dead: int = 0, timeout_s: float = 60.0) -> list[dict[str, Any]]:
         """Wait until exactly `alive` nodes are ALIVE and `dead` are DEAD; return the node rows."""
@@ -283,6 +318,21 @@ class LocalCluster:
 
     # ------------------------------------------------------------------ internals
 
+    def _state(self, resource: str, **filters: str) -> list[dict[str, Any]]:
+        """Rows of one state API listing ('nodes', 'tasks', 'actors', ...), filtered by equality."""
+        query = [("limit", "10000"), ("detail", "1")]
+        for key, value in filters.items():
+            query += [("filter_keys", key), ("filter_predicates", "="), ("filter_values", value)]
+        path = f"/api/v0/{resource}?{urllib.parse.urlencode(query)}"
+        payload = self._get_json(path)
+        if not payload.get("result"):
+            raise LocalClusterError(f"state API {path} failed: {payload.get('msg')}")
+        return list(payload["data"]["result"]["result"])
+
+    def _get_json(self, path: str) -> Any:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self._dashboard_port}{path}", timeout=10) as response:
+            return json.load(response)
+
     def _head_args(self) -> list[str]:
         return [
             "--head",
@@ -311,6 +361,9 @@ class LocalCluster:
             # Fixed defaults (52365 for the agent) would collide between nodes on one machine.
             f"--dashboard-agent-listen-port={_free_port()}",
             f"--metrics-export-port={_free_port()}",
+            # A fixed port also spares the head's Ray Client server a lookup of the agent's port
+            # in the GCS, which times out after 30 s (and takes the head down) on a loaded machine.
+            f"--runtime-env-agent-port={_free_port()}",
             f"--object-store-memory={self.object_store_mb * 1024 * 1024}",
             f"--temp-dir={Path(self.temp_dir, name)}",
         ]
@@ -322,7 +375,7 @@ class LocalCluster:
 
     def _node_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in _CLIENT_ONLY_VARS}
-        env |= HEALTH_CHECK_ENV
+        env |= HEALTH_CHECK_ENV | LIFECYCLE_ENV
         env["RAY_AUTH_MODE"] = "disabled"
         # Job entrypoints (`python -m jobs.X`) resolve `python` through the raylet's PATH: make it this interpreter.
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
@@ -376,9 +429,24 @@ def _short_temp_dir() -> str:
 
 
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing is bound to now, from PORT_RANGE, never the same one twice in this process.
+
+    A node binds its ports seconds after this picks them (tens of seconds on a loaded machine). A
+    port from the ephemeral range, which any outgoing connection or port-0 server may take in the
+    meantime, made nodes die at start-up ("Address already in use") while other Ray sessions ran.
+    """
+    for _ in range(1000):
+        port = random.randrange(*PORT_RANGE)
+        if port in _issued_ports:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+        _issued_ports.add(port)
+        return port
+    raise LocalClusterError(f"no free port between {PORT_RANGE[0]} and {PORT_RANGE[1]}")
 
 
 def _ray_cli() -> str:
