@@ -3,8 +3,8 @@
 Served results are checked against the library's batch path on the same frames: images
 resized with `resize_frame`, `Predictor.heatmaps` (model.predict) on `to_model_input`,
 `heatmap.decode_to_source`; clips against `Predictor.predict_video` (what jobs.infer runs).
-The model is the packaged default checkpoint's weights at a 160x96 input (the network is
-fully convolutional), so it finds the ball on small synthetic frames and runs fast on CPU.
+The model is the packaged synthetic-data checkpoint's weights at a 160x96 input (the network
+is fully convolutional), so it finds the ball on small synthetic frames and runs fast on CPU.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from tracknet.model import TrackNet
 from tracknet.preprocess import decode_image, encode_jpeg, resize_frame, to_model_input
 from tracknet.synth import SynthConfig, write_clip
 from tracknet.video import probe, read_frames
-from tracknet.weights import default_checkpoint_path
+from tracknet.weights import synthetic_checkpoint_path
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "serve.yaml"
 SOURCE_SIZE = (200, 120)
@@ -49,12 +49,12 @@ TIMEOUT_S = 60
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The packaged default weights with a 160x96 input."""
-    loaded = load_checkpoint(default_checkpoint_path())
+    """The packaged synthetic-data weights with a 160x96 input."""
+    loaded = load_checkpoint(synthetic_checkpoint_path())
     model = TrackNet(dataclasses.replace(loaded.model.config, width=160, height=96))
     model.load_state_dict(loaded.model.state_dict())
-    path = tmp_path_factory.mktemp("serve_model") / "default_160x96.pt"
-    save_checkpoint(path, model, name="default-160x96")
+    path = tmp_path_factory.mktemp("serve_model") / "synthetic_160x96.pt"
+    save_checkpoint(path, model, name="synthetic-160x96")
     return path
 
 
