@@ -11,13 +11,22 @@ leaves the frame on high lobs; both give visibility 0. Sensor noise and compress
 (H.264, optionally a JPEG round trip per frame) finish the look. Everything is seeded:
 the same config gives identical frames and labels.
 
+Optionally (``SynthConfig.cutaways``) the broadcast cuts away from the court camera to
+close-ups of a player (the same scene through a 2.5x zoom) and to the crowd, and back:
+ground truth for shot splitting. Every frame carries the players' exact boxes (the tight
+box of the pixels drawn for each person, racket left out), and ``SynthConfig.truth`` makes ``write_clip``
+write them and the shot boundaries beside the clip.
+
 Command (``tracknet-synth`` is the same entry point)::
 
     python -m tracknet.synth --out DIR --clips 4 --seed 0 \\
-        [--width 1280 --height 720 --fps 30 --frames 150]
+        [--width 1280 --height 720 --fps 30 --frames 150] [--cutaways 2] [--truth]
 
 writes ``DIR/synth_000.mp4`` + ``DIR/synth_000.csv`` (TrackNet ``Frame,Visibility,X,Y``),
-``DIR/synth_001.*`` and so on; clip ``i`` uses seed ``seed + i``.
+``DIR/synth_001.*`` and so on; clip ``i`` uses seed ``seed + i``. With ``--truth`` each clip
+also gets ``synth_000.players.csv`` (``frame,shot,court_view,near_x0,near_y0,near_x1,near_y1,
+far_x0,...``: source pixels, x1/y1 one past the last pixel, empty when the player is not
+shown) and ``synth_000.shots.csv`` (``shot,first_frame,last_frame,court_view,kind``).
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ import math
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -40,7 +49,9 @@ from tracknet.video import VideoWriter
 
 GRAVITY_MPS2 = 9.81
 COURTS = ("badminton", "tennis")
-BALL_STATES = ("visible", "occluded", "out_of_frame")
+BALL_STATES = ("visible", "occluded", "out_of_frame", "cutaway")
+SHOT_KINDS = ("court", "closeup", "crowd")
+PLAYER_SIDES = ("near", "far")
 
 # Ball radius is never drawn smaller than this, so the pixel holding the ball centre is
 # always fully ball-coloured (a disc of radius >= 1.5 covers the whole centre pixel).
@@ -48,6 +59,10 @@ _MIN_BALL_RADIUS_PX = 1.5
 _REFERENCE_HEIGHT_PX = 720
 _NOISE_PAD_PX = 61
 _PLAYER_HEIGHT_M = 1.75
+# Court-view stretches around cut-aways are at least this long, so a shot detector's
+# minimum shot length (PySceneDetect's default is 15 frames) never hides a cut.
+_MIN_COURT_SHOT_FRAMES = 20
+_CLOSEUP_ZOOM = 2.5
 
 
 @dataclass(frozen=True)
@@ -76,6 +91,13 @@ class SynthConfig:
     """JPEG round trip of each frame at this quality (1..100), or None for none."""
     crf: int = 23
     """H.264 constant rate factor used by write_clip (0..51, higher is lossier)."""
+    cutaways: int = 0
+    """Cut-away shots inserted into the clip, alternately a 2.5x close-up of a player and
+    the crowd (>= 0); 0 keeps one continuous court-view shot."""
+    cutaway_frames: tuple[int, int] = (20, 40)
+    """(min, max) length of each cut-away shot, in frames."""
+    truth: bool = False
+    """write_clip also writes ``<stem>.players.csv`` and ``<stem>.shots.csv`` (exact truth)."""
 
     def __post_init__(self) -> None:
         for name in ("width", "height"):
@@ -120,6 +142,25 @@ class SynthConfig:
             )
         if not _is_int(self.crf) or not 0 <= self.crf <= 51:
             raise ValueError(f"SynthConfig.crf must be an integer in 0..51, got {self.crf!r}")
+        if not _is_int(self.cutaways) or self.cutaways < 0:
+            raise ValueError(f"SynthConfig.cutaways must be an integer >= 0, got {self.cutaways!r}")
+        if (
+            not isinstance(self.cutaway_frames, tuple)
+            or len(self.cutaway_frames) != 2
+            or not all(_is_int(n) for n in self.cutaway_frames)
+            or not 2 <= self.cutaway_frames[0] <= self.cutaway_frames[1]
+        ):
+            raise ValueError(
+                "SynthConfig.cutaway_frames must be a tuple (min, max) of integers with "
+                f"2 <= min <= max, got {self.cutaway_frames!r}"
+            )
+        needed = self.cutaways * (self.cutaway_frames[1] + _MIN_COURT_SHOT_FRAMES) + _MIN_COURT_SHOT_FRAMES
+        if self.cutaways and self.frames < needed:
+            raise ValueError(
+                f"SynthConfig.frames must be >= {needed} for {self.cutaways} cut-aways of up to "
+                f"{self.cutaway_frames[1]} frames (court-view shots of >= {_MIN_COURT_SHOT_FRAMES} "
+                f"frames around each), got {self.frames}"
+            )
 
 
 @dataclass(frozen=True)
@@ -137,9 +178,23 @@ class SynthFrame:
     x_px: float
     y_px: float
     ball_state: str
-    """'visible', 'occluded' (a player covers the ball centre) or 'out_of_frame'."""
+    """'visible', 'occluded' (a player covers the ball centre), 'out_of_frame', or
+    'cutaway' (the frame shows a close-up or the crowd, not the court camera)."""
     true_x_px: float
     true_y_px: float
+    shot: int = 0
+    """Index of the shot (camera cut to camera cut) holding the frame, from 0."""
+    shot_kind: str = "court"
+    """'court' (the main court camera), 'closeup' or 'crowd'."""
+    players: np.ndarray = field(default_factory=lambda: np.full((2, 4), np.nan))
+    """(2, 4) float64 boxes (x0, y0, x1, y1) of the near and far player in source pixels,
+    x1/y1 one past the last pixel: the tight box of the pixels drawn for the person (the
+    racket left out). NaN rows on cut-aways and when the player is out of the frame."""
+
+    @property
+    def court_view(self) -> bool:
+        """True when the frame comes from the main court camera."""
+        return self.shot_kind == "court"
 
 
 def generate(config: SynthConfig) -> Iterator[SynthFrame]:
@@ -159,12 +214,15 @@ def write_clip(video_path: str | os.PathLike[str], config: SynthConfig) -> pd.Da
 
     The CSV is TrackNet's ``Frame,Visibility,X,Y`` (rounded pixels, 0,0 when not
     visible). Returns the exact labels: a DataFrame with columns frame (int64),
-    visible (int8, 0/1), x_px and y_px (float64, NaN when not visible).
+    visible (int8, 0/1), x_px and y_px (float64, NaN when not visible). With
+    ``config.truth`` it also writes ``<stem>.players.csv`` and ``<stem>.shots.csv``
+    (see ``players_truth`` and ``shots_truth``).
     """
     video_path = Path(video_path)
     if video_path.parent and not video_path.parent.is_dir():
         raise FileNotFoundError(f"{video_path}: output folder {video_path.parent} does not exist")
     frames, visible, xs, ys = [], [], [], []
+    truth: list[SynthFrame] = []
     with VideoWriter(video_path, config.width, config.height, config.fps, crf=config.crf) as writer:
         for frame in generate(config):
             writer.write(frame.image)
@@ -172,6 +230,9 @@ def write_clip(video_path: str | os.PathLike[str], config: SynthConfig) -> pd.Da
             visible.append(frame.visible)
             xs.append(frame.x_px)
             ys.append(frame.y_px)
+            if config.truth:
+                # Keep the labels only: a clip's images never stay in memory.
+                truth.append(replace(frame, image=frame.image[:0, :0]))
     labels = pd.DataFrame(
         {
             "frame": np.asarray(frames, dtype=np.int64),
@@ -181,7 +242,41 @@ def write_clip(video_path: str | os.PathLike[str], config: SynthConfig) -> pd.Da
         }
     )
     write_tracknet_csv(labels, video_path.with_suffix(".csv"))
+    if config.truth:
+        players_truth(truth).to_csv(video_path.with_suffix(".players.csv"), index=False, na_rep="")
+        shots_truth(truth).to_csv(video_path.with_suffix(".shots.csv"), index=False)
     return labels
+
+
+def players_truth(frames: Sequence[SynthFrame]) -> pd.DataFrame:
+    """One row per frame: frame, shot, court_view and the near/far players' exact boxes.
+
+    Columns ``near_x0, near_y0, near_x1, near_y1, far_x0, ...`` are float64 source pixels
+    (x1/y1 one past the last pixel), NaN when the player is not shown.
+    """
+    table = pd.DataFrame(
+        {
+            "frame": np.array([f.index for f in frames], dtype=np.int64),
+            "shot": np.array([f.shot for f in frames], dtype=np.int64),
+            "court_view": np.array([f.court_view for f in frames], dtype=bool),
+        }
+    )
+    boxes = np.stack([f.players for f in frames]) if frames else np.zeros((0, 2, 4))
+    for side_index, side in enumerate(PLAYER_SIDES):
+        for k, name in enumerate(("x0", "y0", "x1", "y1")):
+            table[f"{side}_{name}"] = boxes[:, side_index, k]
+    return table
+
+
+def shots_truth(frames: Sequence[SynthFrame]) -> pd.DataFrame:
+    """One row per shot: shot, first_frame, last_frame (inclusive), court_view, kind."""
+    rows: list[dict] = []
+    for frame in frames:
+        if not rows or rows[-1]["shot"] != frame.shot:
+            rows.append({"shot": frame.shot, "first_frame": frame.index, "last_frame": frame.index,
+                         "court_view": frame.court_view, "kind": frame.shot_kind})
+        rows[-1]["last_frame"] = frame.index
+    return pd.DataFrame(rows, columns=["shot", "first_frame", "last_frame", "court_view", "kind"])
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -202,6 +297,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--noise-std", type=float, default=defaults.noise_std)
     parser.add_argument("--jpeg-quality", type=int, default=None)
     parser.add_argument("--crf", type=int, default=defaults.crf)
+    parser.add_argument("--cutaways", type=int, default=defaults.cutaways,
+                        help="cut-away shots (close-ups, crowd) per clip (default 0)")
+    parser.add_argument("--truth", action="store_true",
+                        help="also write <stem>.players.csv and <stem>.shots.csv")
     args = parser.parse_args(argv)
     if args.clips < 1:
         parser.error(f"--clips must be >= 1, got {args.clips}")
@@ -210,7 +309,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             SynthConfig(
                 width=args.width, height=args.height, fps=args.fps, frames=args.frames,
                 seed=args.seed + i, court=args.court, noise_std=args.noise_std,
-                jpeg_quality=args.jpeg_quality, crf=args.crf,
+                jpeg_quality=args.jpeg_quality, crf=args.crf, cutaways=args.cutaways, truth=args.truth,
             )
             for i in range(args.clips)
         ]
@@ -632,13 +731,17 @@ class _Sprite:
     def __init__(self) -> None:
         self.ops: list[tuple] = []
         self.points: list[np.ndarray] = []
+        self.equipment: set[int] = set()  # indices of ops that draw the racket, not the body
 
     def poly(self, pts: np.ndarray, colour: tuple[int, int, int]) -> None:
         self.ops.append(("poly", pts, colour))
         self.points.append(pts)
 
-    def line(self, p0: np.ndarray, p1: np.ndarray, thickness: float, colour: tuple[int, int, int]) -> None:
+    def line(self, p0: np.ndarray, p1: np.ndarray, thickness: float, colour: tuple[int, int, int],
+             equipment: bool = False) -> None:
         t = max(int(round(thickness)), 1)
+        if equipment:
+            self.equipment.add(len(self.ops))
         self.ops.append(("line", p0, p1, t, colour))
         self.points.append(np.stack([p0, p1]) + np.array([[-t, -t], [t, t]]))
         self.points.append(np.stack([p0, p1]) + np.array([[t, t], [-t, -t]]))
@@ -649,9 +752,11 @@ class _Sprite:
         self.points.append(np.stack([centre - r, centre + r]))
 
     def ring(self, centre: np.ndarray, radius: float, thickness: float,
-             colour: tuple[int, int, int]) -> None:
+             colour: tuple[int, int, int], equipment: bool = False) -> None:
         r = max(int(round(radius)), 1)
         t = max(int(round(thickness)), 1)
+        if equipment:
+            self.equipment.add(len(self.ops))
         self.ops.append(("ring", centre, r, t, colour))
         self.points.append(np.stack([centre - r - t, centre + r + t]))
 
@@ -666,11 +771,17 @@ class _Sprite:
             return None
         return x0, y0, x1, y1
 
-    def draw(self, target: np.ndarray, origin: tuple[int, int], mask_value: int | None = None) -> None:
-        """Draw onto `target` (an ROI whose top-left is `origin`); a mask if mask_value."""
+    def draw(self, target: np.ndarray, origin: tuple[int, int], mask_value: int | None = None,
+             equipment: bool = True) -> None:
+        """Draw onto `target` (an ROI whose top-left is `origin`); a mask if mask_value.
+
+        `equipment=False` leaves the racket out (the person alone).
+        """
         ox, oy = origin
         offset = np.array([ox, oy], dtype=np.float64)
-        for op in self.ops:
+        for i, op in enumerate(self.ops):
+            if not equipment and i in self.equipment:
+                continue
             colour = op[-1] if mask_value is None else mask_value
             if op[0] == "poly":
                 pts = np.rint(op[1] - offset).astype(np.int32)
@@ -683,6 +794,31 @@ class _Sprite:
                 c = tuple(int(v) for v in np.rint(op[1] - offset))
                 thickness = -1 if op[0] == "circle" else op[3]
                 cv2.circle(target, c, op[2], colour, thickness, lineType=cv2.LINE_8)
+
+
+@dataclass(frozen=True)
+class _Cutaway:
+    """Frames [start, stop) show a zoom into `crop` (x0, y0, x1, y1) or a panning crowd."""
+
+    start: int
+    stop: int
+    kind: str
+    crop: tuple[float, float, float, float] | None = None
+    crowd: np.ndarray | None = None
+    pan_px: int = 0
+
+    def render(self, court_image: np.ndarray, index: int) -> np.ndarray:
+        """The cut-away's (H, W, 3) uint8 frame, from the court camera's frame at `index`."""
+        h, w = court_image.shape[:2]
+        if self.kind == "closeup":
+            x0, y0, x1, y1 = self.crop
+            # An affine warp zooms with sub-pixel accuracy (a crop would round the window).
+            scale_x, scale_y = w / (x1 - x0), h / (y1 - y0)
+            matrix = np.array([[scale_x, 0.0, -x0 * scale_x], [0.0, scale_y, -y0 * scale_y]])
+            return cv2.warpAffine(court_image, matrix, (w, h), flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_REPLICATE)
+        offset = (index - self.start) * self.pan_px
+        return np.ascontiguousarray(self.crowd[:, offset:offset + w])
 
 
 class _Scene:
@@ -724,6 +860,54 @@ class _Scene:
         self.frame_rng = np.random.default_rng(rng.integers(2**63))
         self.walked_m = [0.0, 0.0]
         self.last_xy: list[tuple[float, float] | None] = [None, None]
+        # Cut-aways draw from their own stream, so clips without them are unchanged.
+        self.cutaways = self._plan_cutaways(np.random.default_rng([config.seed, 1]))
+
+    def _plan_cutaways(self, rng: np.random.Generator) -> list[_Cutaway]:
+        """Place `cutaways` shots between court-view stretches of >= _MIN_COURT_SHOT_FRAMES."""
+        cfg = self.config
+        n = cfg.cutaways
+        if n == 0:
+            return []
+        low, high = cfg.cutaway_frames
+        lengths = [int(v) for v in rng.integers(low, high + 1, size=n)]
+        spare = cfg.frames - sum(lengths) - (n + 1) * _MIN_COURT_SHOT_FRAMES
+        # Share the spare court-view frames among the n + 1 court stretches at random.
+        cuts = np.sort(rng.integers(0, spare + 1, size=n))
+        extra = np.diff(np.concatenate([[0], cuts, [spare]]))
+        planned, start = [], 0
+        for i, length in enumerate(lengths):
+            start += _MIN_COURT_SHOT_FRAMES + int(extra[i])
+            kind = "closeup" if i % 2 == 0 else "crowd"
+            planned.append(self._make_cutaway(rng, kind, start, length))
+            start += length
+        return planned
+
+    def _make_cutaway(self, rng: np.random.Generator, kind: str, start: int, length: int) -> _Cutaway:
+        w, h = self.config.width, self.config.height
+        if kind == "closeup":
+            # Zoom on a player's body as it is when the cut-away starts.
+            player = int(rng.integers(2))
+            x, y = self.rally.player_at(player, start / self.config.fps)
+            centre = self.camera.project(np.array([x, y, 0.9]))[0]
+            half_w, half_h = w / _CLOSEUP_ZOOM / 2, h / _CLOSEUP_ZOOM / 2
+            cx = float(np.clip(centre[0], half_w, w - half_w))
+            cy = float(np.clip(centre[1], half_h, h - half_h))
+            return _Cutaway(start, start + length, kind, crop=(cx - half_w, cy - half_h, cx + half_w, cy + half_h))
+        # The crowd, panning slowly sideways: a texture wider than the frame.
+        pan_px = max(int(round(0.004 * w)), 1)
+        texture = self._crowd(rng, h, w + pan_px * length)
+        crowd = np.clip(np.rint(texture * rng.uniform(1.3, 1.8)), 0, 255).astype(np.uint8)
+        return _Cutaway(start, start + length, kind, crowd=crowd, pan_px=pan_px)
+
+    def _cutaway_at(self, index: int) -> tuple[int, _Cutaway | None]:
+        """(shot index, the cut-away showing at frame `index` or None)."""
+        for i, cutaway in enumerate(self.cutaways):
+            if index < cutaway.start:
+                return 2 * i, None
+            if index < cutaway.stop:
+                return 2 * i + 1, cutaway
+        return 2 * len(self.cutaways), None
 
     # ---------------------------------------------------------------- static parts
 
@@ -904,6 +1088,8 @@ class _Scene:
             _MIN_BALL_RADIUS_PX,
         )
 
+        shot, cutaway = self._cutaway_at(index)
+        boxes = np.full((2, 4), np.nan)
         sprites = []
         for player in range(2):
             x, y = self.rally.player_at(player, t_s)
@@ -918,21 +1104,27 @@ class _Scene:
         behind = [s for s in sprites if s[0] >= ball_depth]
         in_front = [s for s in sprites if s[0] < ball_depth]
         for _, player, sprite in sorted(behind, key=lambda s: -s[0]):
-            self._draw_player(image, player, sprite)
+            _, boxes[player] = self._draw_player(image, player, sprite)
         self._draw_ball(image, ball_uv, prev_uv, radius)
         u, v = float(ball_uv[0]), float(ball_uv[1])
         col, row = math.floor(u + 0.5), math.floor(v + 0.5)
         in_frame = 0 <= col < w and 0 <= row < h
         occluded = False
         for _, player, sprite in sorted(in_front, key=lambda s: -s[0]):
-            box = self._draw_player(image, player, sprite)
+            box, boxes[player] = self._draw_player(image, player, sprite)
             if in_frame and box is not None and not occluded:
                 mask, (x0, y0) = box
                 if 0 <= row - y0 < mask.shape[0] and 0 <= col - x0 < mask.shape[1]:
                     occluded = bool(mask[row - y0, col - x0])
 
+        if cutaway is not None:
+            image = cutaway.render(image, index)
+            boxes[:] = np.nan
         image = self._degrade(image)
-        state = "out_of_frame" if not in_frame else ("occluded" if occluded else "visible")
+        if cutaway is not None:
+            state = "cutaway"
+        else:
+            state = "out_of_frame" if not in_frame else ("occluded" if occluded else "visible")
         visible = state == "visible"
         return SynthFrame(
             index=index,
@@ -943,6 +1135,9 @@ class _Scene:
             ball_state=state,
             true_x_px=u,
             true_y_px=v,
+            shot=shot,
+            shot_kind="court" if cutaway is None else cutaway.kind,
+            players=boxes,
         )
 
     def _walk(self, player: int, x: float, y: float) -> None:
@@ -1007,24 +1202,31 @@ class _Scene:
         racket = (40, 40, 45)
         shaft = head - hand
         neck = head - shaft / max(float(np.linalg.norm(shaft)), 1e-6) * 0.12
-        sprite.line(at(*hand), at(*neck), max(0.03 * sh, 1.0), racket)
-        sprite.ring(at(*head), 0.12 * sh, max(0.025 * sh, 1.0), racket)
+        sprite.line(at(*hand), at(*neck), max(0.03 * sh, 1.0), racket, equipment=True)
+        sprite.ring(at(*head), 0.12 * sh, max(0.025 * sh, 1.0), racket, equipment=True)
         return sprite, float(depth[1] * 0.5 + depth[0] * 0.5)
 
     def _draw_player(self, image: np.ndarray, player: int, sprite: _Sprite
-                     ) -> tuple[np.ndarray, tuple[int, int]] | None:
-        """Draw the sprite; return its (h, w) uint8 body mask and the mask's top-left."""
+                     ) -> tuple[tuple[np.ndarray, tuple[int, int]] | None, np.ndarray]:
+        """Draw the sprite.
+
+        Returns its (h, w) uint8 mask (body and racket) with the mask's top-left, or None
+        when off-screen, and the (4,) tight box of the person (racket left out; NaN when
+        off-screen).
+        """
         h, w = image.shape[:2]
         box = sprite.bbox(w, h)
         if box is None:
-            return None
+            return None, np.full(4, np.nan)
         x0, y0, x1, y1 = box
         mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
         sprite.draw(mask, (x0, y0), mask_value=1)
+        person = np.zeros_like(mask)
+        sprite.draw(person, (x0, y0), mask_value=1, equipment=False)
         sprite.draw(image[y0:y1, x0:x1], (x0, y0))
         if player == 1 and self.net is not None:
             self._net_over(image, mask, (x0, y0))
-        return mask, (x0, y0)
+        return (mask, (x0, y0)), _mask_box(person, (x0, y0))
 
     def _net_over(self, image: np.ndarray, mask: np.ndarray, origin: tuple[int, int]) -> None:
         """Re-blend the net over the far player's body (it stands behind the net)."""
@@ -1098,6 +1300,15 @@ class _Scene:
                 raise RuntimeError("JPEG encoding of a synthetic frame failed")
             image = np.ascontiguousarray(cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1])
         return image
+
+
+def _mask_box(mask: np.ndarray, origin: tuple[int, int]) -> np.ndarray:
+    """(4,) float64 tight box (x0, y0, x1, y1) of a mask whose top-left is `origin`; NaN if empty."""
+    x0, y0 = origin
+    rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+    if len(rows) == 0:
+        return np.full(4, np.nan)
+    return np.array([x0 + cols[0], y0 + rows[0], x0 + cols[-1] + 1, y0 + rows[-1] + 1], dtype=np.float64)
 
 
 def _pt(uv: np.ndarray) -> tuple[int, int]:

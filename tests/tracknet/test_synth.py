@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from tracknet.labels import read_labels
-from tracknet.synth import SynthConfig, generate, main, write_clip
+from tracknet.synth import SynthConfig, generate, main, shots_truth, write_clip
 from tracknet.video import iter_frames, probe
 
 BALL = (250, 245, 190)
@@ -214,3 +214,106 @@ def test_write_clip_names_missing_folder(tmp_path):
     missing = tmp_path / "nope" / "clip.mp4"
     with pytest.raises(FileNotFoundError, match="nope"):
         write_clip(missing, SynthConfig(width=64, height=64, frames=2))
+
+
+# ---------------------------------------------------------------- cut-aways and player truth
+
+
+@pytest.fixture(scope="module")
+def cut_clip():
+    config = SynthConfig(width=320, height=180, frames=160, seed=4, court="badminton", cutaways=2, noise_std=0.0)
+    return config, list(generate(config))
+
+
+def test_cutaways_are_off_by_default_and_leave_court_frames_unchanged(cut_clip):
+    config, frames = cut_clip
+    plain = list(generate(SynthConfig(width=320, height=180, frames=160, seed=4, court="badminton", noise_std=0.0)))
+    assert {f.shot for f in plain} == {0} and all(f.court_view for f in plain)
+    for cut, same in zip(frames, plain, strict=True):
+        if cut.court_view:  # the cut-aways draw from their own random stream
+            np.testing.assert_array_equal(cut.image, same.image)
+            assert (cut.visible, cut.x_px) == (same.visible, same.x_px) or math.isnan(cut.x_px)
+            np.testing.assert_array_equal(cut.players, same.players)
+
+
+def test_cutaway_shots_alternate_with_court_shots(cut_clip):
+    config, frames = cut_clip
+    shots = shots_truth(frames)
+    assert shots["kind"].tolist() == ["court", "closeup", "court", "crowd", "court"]
+    assert shots["shot"].tolist() == list(range(5))
+    assert shots["first_frame"].iloc[0] == 0 and shots["last_frame"].iloc[-1] == 159
+    assert (shots["first_frame"].iloc[1:].to_numpy() == shots["last_frame"].iloc[:-1].to_numpy() + 1).all()
+    lengths = shots["last_frame"] - shots["first_frame"] + 1
+    assert (lengths[shots["court_view"]] >= 20).all()
+    assert lengths[~shots["court_view"]].between(*config.cutaway_frames).all()
+    for frame in frames:
+        if not frame.court_view:
+            assert frame.ball_state == "cutaway" and not frame.visible and np.isnan(frame.players).all()
+    # A close-up is the court camera zoomed 2.5x: mostly court, nothing like the frame before it.
+    first_closeup = int(shots.loc[shots["kind"] == "closeup", "first_frame"].iloc[0])
+    assert np.abs(frames[first_closeup].image.astype(int) - frames[first_closeup - 1].image).mean() > 20
+
+
+def test_player_boxes_are_tight_around_the_people(cut_clip):
+    config, frames = cut_clip
+    court = [f for f in frames if f.court_view]
+    for frame in court:
+        near, far = frame.players
+        assert not np.isnan(frame.players).any()
+        assert near[3] > far[3]  # the near player stands lower in the image
+        assert (near[3] - near[1]) > (far[3] - far[1])  # and looks taller
+        assert 0 <= near[0] < near[2] <= 320 and 0 <= far[1] < far[3] <= 180
+    # Tight: every edge of the box holds a pixel of the person, i.e. one that differs from
+    # a frame where nobody stands there.
+    frame = court[0]
+    x0, y0, x1, y1 = (int(v) for v in frame.players[0])
+
+    def apart(other: np.ndarray) -> bool:
+        return other[0] >= x1 + 2 or other[2] <= x0 - 2 or other[1] >= y1 + 2 or other[3] <= y0 - 2
+
+    empty = next(f.image for f in court if apart(f.players[0]) and apart(f.players[1]))
+    changed = np.abs(frame.image[y0:y1, x0:x1].astype(int) - empty[y0:y1, x0:x1]).max(axis=2) > 0
+    assert changed[0].any() and changed[-1].any() and changed[:, 0].any() and changed[:, -1].any()
+
+
+def test_write_clip_writes_truth_files(tmp_path):
+    config = SynthConfig(width=160, height=96, frames=110, seed=6, court="badminton", cutaways=1, truth=True)
+    video = tmp_path / "cuts.mp4"
+    write_clip(video, config)
+    expected = list(generate(config))
+    players = pd.read_csv(tmp_path / "cuts.players.csv")
+    shots = pd.read_csv(tmp_path / "cuts.shots.csv")
+    assert list(players.columns) == ["frame", "shot", "court_view", "near_x0", "near_y0", "near_x1", "near_y1",
+                                     "far_x0", "far_y0", "far_x1", "far_y1"]
+    assert players["frame"].tolist() == list(range(110))
+    np.testing.assert_array_equal(players[["near_x0", "near_y0", "near_x1", "near_y1"]].to_numpy(),
+                                  np.stack([f.players[0] for f in expected]))
+    assert players["court_view"].tolist() == [f.court_view for f in expected]
+    assert shots.to_dict("list") == shots_truth(expected).to_dict("list")
+    assert probe(video).frame_count == 110
+    # Without truth=True no truth files are written (the default, as before).
+    write_clip(tmp_path / "plain.mp4", SynthConfig(width=64, height=64, frames=2))
+    assert sorted(p.name for p in tmp_path.iterdir() if p.stem.startswith("plain")) == ["plain.csv", "plain.mp4"]
+
+
+def test_command_writes_cutaways_and_truth(tmp_path):
+    out = tmp_path / "synth"
+    main(["--out", str(out), "--clips", "1", "--width", "160", "--height", "96", "--frames", "90",
+          "--cutaways", "1", "--truth"])
+    shots = pd.read_csv(out / "synth_000.shots.csv")
+    assert len(shots) == 3 and shots["court_view"].tolist() == [True, False, True]
+    assert len(pd.read_csv(out / "synth_000.players.csv")) == 90
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("cutaways", -1, "cutaways must be an integer >= 0"),
+        ("cutaway_frames", (1, 5), "cutaway_frames must be"),
+        ("cutaway_frames", (30, 20), "cutaway_frames must be"),
+        ("cutaways", 3, "frames must be >= 200 for 3 cut-aways"),
+    ],
+)
+def test_bad_cutaway_config_is_rejected(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        SynthConfig(**{field: value})
