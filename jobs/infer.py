@@ -20,10 +20,15 @@ one video. The pipeline, on Ray Data:
 3. an actor pool (`ActorPoolStrategy`, `num_actors` x `gpus_per_actor`) runs the model on
    `batch_size` windows at a time, combines overlapping windows and decodes heatmaps
    to one detection per frame in source pixels;
-4. the driver stitches each video's frames (each exactly once) and, when complete, a
-   Ray task cleans the trajectory and writes predictions parquet, TrackNet CSV,
-   optional JSON and overlay video to local staging, commits them to `output`, and
-   records the video in the run ledger.
+4. with `shots.enabled`, one more Ray task per video (`analyze_video`, started beside
+   the segment tasks) streams the whole video once more at `analysis.width` to split it
+   into shots and classify them (court view or not), and with `players.enabled` finds
+   the two players in court-view frames (tracknet.broadcast; shot boundaries and
+   backgrounds need the whole video, so this is per video, not per segment);
+5. the driver stitches each video's frames (each exactly once) and, when complete, a
+   Ray task cleans the trajectory, joins the video's analysis, and writes predictions
+   parquet, TrackNet CSV, optional shots table, JSON, overlay video and court-view clips
+   to local staging, commits them to `output`, and records the video in the run ledger.
 
 Output layout and schemas: jobs/common/outputs.py. Resume rules: jobs/common/ledger.py.
 
@@ -64,9 +69,13 @@ from jobs.common.ledger import LedgerRecord, RunLedger, SourceIdentity
 from jobs.common.outputs import OutputLayout, VideoMeta
 from jobs.common.ray_env import init_ray
 from jobs.common.storage import StorageConfig
+from tracknet.broadcast import BroadcastAnalysis, BroadcastConfig, analyze_broadcast
 from tracknet.checkpoint import load_checkpoint
 from tracknet.errors import CheckpointError, VideoError
 from tracknet.inference import Chunk, FrameDetections, Predictor, WindowPlan, iter_segment_chunks, split_range
+from tracknet.players import PlayerConfig, make_detector
+from tracknet.players.onnx import DetectorModelError
+from tracknet.shots import ShotConfig
 from tracknet.trajectory import clean_trajectory
 from tracknet.video import VideoInfo, probe
 from tracknet.weights import default_checkpoint_path
@@ -111,10 +120,88 @@ class OutputsConfig:
     """H.264 video with ball and trail at <output>/overlays/<video_id>.mp4 (re-decodes the source)."""
     trail_frames: int = 8
     """Length of the fading trail drawn on overlays, in frames."""
+    clips: bool = False
+    """Each court-view shot as its own H.264 clip at <output>/clips/<video_id>/ (needs shots.enabled)."""
 
     def __post_init__(self) -> None:
         if self.trail_frames < 0:
             raise ValueError(f"trail_frames must be >= 0, got {self.trail_frames}")
+
+
+@dataclass(frozen=True)
+class ShotsConfig:
+    """Shot splitting: camera cuts, and which shots show the main court view."""
+
+    enabled: bool = False
+    """Split each video into shots: shots table, `shot` and `court_view` prediction columns."""
+    adaptive_threshold: float = 3.0
+    """PySceneDetect AdaptiveDetector: content change over its neighbours' that makes a cut."""
+    min_shot_frames: int = 15
+    """Shortest shot in frames (a cut closer than this to the previous one is ignored)."""
+    court_iou: float = 0.8
+    """A shot is court view when its court mask's IoU with the main view's is at least this."""
+    court_hue_deg: float | None = None
+    """Court colour hue in degrees (green mats ~160); null finds it per video."""
+
+    def __post_init__(self) -> None:
+        self.library()  # validates the values
+
+    def library(self) -> ShotConfig:
+        return ShotConfig(
+            adaptive_threshold=self.adaptive_threshold, min_shot_frames=self.min_shot_frames,
+            court_iou=self.court_iou, court_hue_deg=self.court_hue_deg,
+        )
+
+
+@dataclass(frozen=True)
+class PlayersConfig:
+    """The two players (near and far side of the net) per court-view frame; singles only."""
+
+    enabled: bool = False
+    """Find the players: prediction columns, JSON, overlay boxes, summary (needs shots.enabled)."""
+    detector: Literal["background", "onnx"] = "background"
+    """'background': moving blobs against each shot's background (no weights); 'onnx': onnx_model."""
+    onnx_model: str | None = None
+    """Path or URI of a YOLO-style person detection ONNX model (detector 'onnx'; format in README)."""
+    onnx_layout: Literal["yolov8", "yolov5"] = "yolov8"
+    """Output layout of onnx_model: yolov8 (1, 4+C, N) or yolov5 (1, N, 5+C)."""
+    onnx_person_class: int = 0
+    """Index of the person class among the model's classes (0 in COCO)."""
+    onnx_min_score: float = 0.25
+    """Least person score of an ONNX detection."""
+
+    def __post_init__(self) -> None:
+        if self.detector not in ("background", "onnx"):
+            raise ValueError(f"players.detector must be 'background' or 'onnx', got {self.detector!r}")
+        if self.enabled and self.detector == "onnx" and not self.onnx_model:
+            raise ValueError("players.detector 'onnx' needs players.onnx_model (a .onnx file)")
+        self.library("model.onnx")  # validates the values
+
+    def library(self, onnx_path: str | None) -> PlayerConfig:
+        """The library config, with the ONNX model at local `onnx_path`."""
+        return PlayerConfig(
+            detector=self.detector, onnx_model=onnx_path, onnx_layout=self.onnx_layout,
+            onnx_person_class=self.onnx_person_class, onnx_min_score=self.onnx_min_score,
+        )
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    """Resources and resolution of the per-video shot/player task."""
+
+    width: int = 640
+    """Frames are analysed at this width (aspect kept, never above the source's)."""
+    cpus: float = 1.0
+    """Logical CPUs reserved by each per-video analysis task; 0 shares those the pipeline reserved
+    (one machine: the tasks then never wait for the model actors and decode tasks to finish)."""
+    memory_mb: int = 1024
+    """Memory Ray reserves per analysis task, in MiB (a few shots' sampled frames)."""
+
+    def __post_init__(self) -> None:
+        if self.width < 64:
+            raise ValueError(f"analysis.width must be >= 64, got {self.width}")
+        if self.cpus < 0 or self.memory_mb < 1:
+            raise ValueError("analysis.cpus must be >= 0 and analysis.memory_mb >= 1")
 
 
 @dataclass(frozen=True)
@@ -161,6 +248,12 @@ class InferConfig:
     """Trajectory clean-up."""
     outputs: OutputsConfig = field(default_factory=OutputsConfig)
     """Optional per-video outputs."""
+    shots: ShotsConfig = field(default_factory=ShotsConfig)
+    """Shot splitting and court-view classification."""
+    players: PlayersConfig = field(default_factory=PlayersConfig)
+    """Player detection on court-view frames."""
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+    """The per-video shot/player task."""
     video_suffixes: tuple[str, ...] = VIDEO_SUFFIXES
     """File name endings that count as videos when listing a folder or glob."""
     overwrite: bool = False
@@ -194,6 +287,10 @@ class InferConfig:
             raise ValueError(f"window_stride must be >= 1, got {self.window_stride}")
         if not self.video_suffixes:
             raise ValueError("video_suffixes must not be empty")
+        if self.players.enabled and not self.shots.enabled:
+            raise ValueError("players.enabled needs shots.enabled (players are found on court-view shots)")
+        if self.outputs.clips and not self.shots.enabled:
+            raise ValueError("outputs.clips needs shots.enabled (clips are the court-view shots)")
 
 
 class InputError(ValueError):
@@ -486,6 +583,46 @@ def _error_detections(video_index: int, error: str) -> dict[str, np.ndarray]:
 # ---------------------------------------------------------------------------- per video
 
 
+def broadcast_config(config: InferConfig) -> BroadcastConfig:
+    """The library's analysis config for this run (the ONNX model still as its URI)."""
+    players = config.players.library(config.players.onnx_model) if config.players.enabled else None
+    return BroadcastConfig(config.analysis.width, config.shots.library(), players)
+
+
+def analyze_video(
+    uri: str, info: VideoInfo, config: BroadcastConfig, storage_config: StorageConfig | None
+) -> BroadcastAnalysis | str:
+    """Ray task: shots (and players) of one whole video, or the reason it failed (never raises)."""
+    cv2.setNumThreads(1)  # one task per video: parallelism comes from many videos
+    try:
+        with contextlib.ExitStack() as stack:
+            detector = None
+            if config.players is not None:
+                players = config.players
+                if players.detector == "onnx":
+                    local = stack.enter_context(_local_copy(players.onnx_model, storage_config))
+                    players = dataclasses.replace(players, onnx_model=local)
+                detector = make_detector(players)
+            source = stack.enter_context(open_source(uri, storage_config))
+            return analyze_broadcast(source, info, config, detector)
+    except Exception as exc:  # reported as this video's failure
+        return f"shot/player analysis failed: {_named(exc, uri)}"
+
+
+@contextlib.contextmanager
+def _local_copy(uri: str, storage_config: StorageConfig | None) -> Iterator[str]:
+    """A local path holding the file at `uri` (the file itself when it is local)."""
+    fs, path = storage.resolve(uri, storage_config)
+    if isinstance(fs, pafs.LocalFileSystem):
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="tracknet-model-") as folder:
+        local = os.path.join(folder, posixpath.basename(path) or "model.onnx")
+        with open(local, "wb") as out:
+            out.write(storage.read_bytes(uri, storage_config))
+        yield local
+
+
 @dataclass(frozen=True)
 class VideoJob:
     """A video the run processes: its input and what probing found."""
@@ -550,8 +687,18 @@ class VideoAccumulator:
         return self.received == len(self.seen)
 
 
-def finalize_video(job: VideoJob, found: FrameDetections, ctx: FinalizeContext, first_seen_s: float) -> dict:
-    """Clean, write, commit and record one video; returns its summary row. Never raises."""
+def finalize_video(
+    job: VideoJob,
+    found: FrameDetections,
+    ctx: FinalizeContext,
+    first_seen_s: float,
+    analysis: BroadcastAnalysis | str | None = None,
+) -> dict:
+    """Clean, write, commit and record one video; returns its summary row. Never raises.
+
+    `analysis` is the video's shots/players (analyze_video's result: the reason it
+    failed as a string), or None without shot splitting.
+    """
     video = job.video
     meta = job.meta()
     layout = OutputLayout(ctx.output)
@@ -560,6 +707,10 @@ def finalize_video(job: VideoJob, found: FrameDetections, ctx: FinalizeContext, 
         "fps": meta.fps, "width": meta.width, "height": meta.height, "duration_s": meta.duration_s,
         "frames": meta.frame_count,
     }
+    if isinstance(analysis, str):
+        row |= {"status": "failed", "error": analysis}
+        row["wall_s"] = round(time.perf_counter() - first_seen_s, 3) if first_seen_s else None
+        return _record(ledger, row, video, ctx)
     try:
         if ctx.cleanup.enabled:
             clean = clean_trajectory(
@@ -571,27 +722,61 @@ def finalize_video(job: VideoJob, found: FrameDetections, ctx: FinalizeContext, 
             filled = rejected = np.zeros(len(found), dtype=bool)
         table = outputs.predictions_table(
             meta, found.frame, found.timestamp_s, visible, x, y, found.score,
-            found.visible, found.x, found.y, filled, rejected, ctx.model_version,
+            found.visible, found.x, found.y, filled, rejected, ctx.model_version, analysis,
         )
         with tempfile.TemporaryDirectory(prefix="tracknet-infer-") as staging:
             staged = [(os.path.join(staging, "predictions.parquet"), layout.predictions(video.video_id))]
             outputs.write_parquet(table, staged[-1][0])
+            if analysis is not None:
+                staged.append((os.path.join(staging, "shots.parquet"), layout.shots(video.video_id)))
+                outputs.write_parquet(outputs.shots_table(meta, analysis), staged[-1][0])
             if ctx.outputs.csv:
                 staged.append((os.path.join(staging, "positions.csv"), layout.csv(video.video_id)))
                 outputs.write_csv(table, staged[-1][0])
             if ctx.outputs.json:
                 staged.append((os.path.join(staging, "positions.json"), layout.json(video.video_id)))
-                outputs.write_json(meta, table, ctx.model_version, staged[-1][0])
-            if ctx.outputs.overlays:
-                staged.append((os.path.join(staging, "overlay.mp4"), layout.overlay(video.video_id)))
-                with open_source(video.uri, ctx.storage) as source:
-                    outputs.render_overlay(source, staged[-1][0], meta, visible, x, y, ctx.outputs.trail_frames)
+                outputs.write_json(meta, table, ctx.model_version, staged[-1][0], analysis)
+            staged += _render_videos(job, meta, analysis, visible, x, y, ctx, staging)
             outputs.commit(staged, ctx.storage)
         row |= {"status": "ok", "detected_frames": int(np.asarray(visible).sum())}
+        row |= outputs.analysis_summary(analysis)
     except Exception as exc:  # this video fails; the run goes on
         row |= {"status": "failed", "error": _named(exc, video.uri)}
     row["wall_s"] = round(time.perf_counter() - first_seen_s, 3) if first_seen_s else None
     return _record(ledger, row, video, ctx)
+
+
+def _render_videos(
+    job: VideoJob,
+    meta: VideoMeta,
+    analysis: BroadcastAnalysis | None,
+    visible: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    ctx: FinalizeContext,
+    staging: str,
+) -> list[tuple[str, str]]:
+    """Overlay and court-view clips in one full-size decode; returns the (staged, final URI) pairs."""
+    layout = OutputLayout(ctx.output)
+    staged: list[tuple[str, str]] = []
+    overlay_path = None
+    if ctx.outputs.overlays:
+        overlay_path = os.path.join(staging, "overlay.mp4")
+        staged.append((overlay_path, layout.overlay(job.video.video_id)))
+    clips = []
+    if ctx.outputs.clips and analysis is not None:
+        for shot in analysis.split.shots:
+            if shot.court_view:
+                path = os.path.join(staging, f"clip_{shot.index:04d}.mp4")
+                clips.append((shot.first_frame, shot.last_frame, path))
+                staged.append((path, layout.clip(job.video.video_id, shot.index)))
+    if overlay_path is not None or clips:
+        players = analysis.players if analysis is not None else None
+        with open_source(job.video.uri, ctx.storage) as source:
+            outputs.render_videos(
+                source, meta, visible, x, y, overlay_path, clips, ctx.outputs.trail_frames, players
+            )
+    return staged
 
 
 def _summary_base(video: VideoInput, ctx: FinalizeContext) -> dict[str, Any]:
@@ -649,6 +834,9 @@ def settings_digest(config: InferConfig) -> str:
         "ensemble": config.ensemble,
         "cleanup": dataclasses.asdict(config.cleanup),
         "outputs": dataclasses.asdict(config.outputs),
+        "shots": dataclasses.asdict(config.shots),
+        "players": dataclasses.asdict(config.players),
+        "analysis_width": config.analysis.width,
         "schema_version": outputs.PREDICTIONS_SCHEMA_VERSION,
     }
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
@@ -665,6 +853,17 @@ def load_model_bytes(config: InferConfig) -> bytes:
         return storage.read_bytes(config.model, config.storage)
     except (FileNotFoundError, OSError) as exc:
         raise CheckpointError(config.model, f"cannot read checkpoint ({exc})") from exc
+
+
+def check_onnx_model(uri: str, storage_config: StorageConfig | None) -> None:
+    """Fail early, naming the file, when the ONNX person detector is missing or (local) unreadable."""
+    if not storage.exists(uri, storage_config):
+        raise FileNotFoundError(f"{uri}: ONNX person detection model not found (players.onnx_model)")
+    fs, path = storage.resolve(uri, storage_config)
+    if isinstance(fs, pafs.LocalFileSystem):
+        from tracknet.players.onnx import OnnxPersonDetector
+
+        OnnxPersonDetector(path)
 
 
 def new_run_id() -> str:
@@ -684,6 +883,8 @@ def run_inference(config: InferConfig) -> RunReport:
     stride = model_config.frames_out if config.window_stride is None else config.window_stride
     if stride > model_config.frames_out:
         raise ConfigError(f"window_stride must be <= the model's frames_out ({model_config.frames_out}), got {stride}")
+    if config.players.enabled and config.players.detector == "onnx":
+        check_onnx_model(config.players.onnx_model, config.storage)
     listed = list_videos(config.input, config.video_suffixes, config.storage)
     digest = settings_digest(config)
     ctx = FinalizeContext(
@@ -810,6 +1011,14 @@ def _predict_videos(
     )
 
     finalize = ray.remote(num_cpus=1, max_retries=1)(finalize_video)
+    analyses: dict[int, ray.ObjectRef] = {}
+    if config.shots.enabled:
+        # Started before the pipeline, so each video's analysis runs while its segments do.
+        analyze = ray.remote(
+            num_cpus=config.analysis.cpus, memory=config.analysis.memory_mb * 2**20, max_retries=1
+        )(analyze_video)
+        settings = broadcast_config(config)
+        analyses = {job.index: analyze.remote(job.video.uri, job.info, settings, config.storage) for job in jobs}
     accumulators = {job.index: VideoAccumulator(job) for job in jobs}
     rows: list[dict] = []
     pending_refs: list[ray.ObjectRef] = []
@@ -818,6 +1027,8 @@ def _predict_videos(
     def fail(index: int, reason: str) -> None:
         if index in accumulators:
             job = accumulators.pop(index).job
+            if index in analyses:
+                ray.cancel(analyses.pop(index))
             failed[index] = reason
             failed_row = _summary_base(job.video, ctx) | {"status": "failed", "error": reason}
             rows.append(_record(RunLedger(ctx.output, ctx.storage), failed_row, job.video, ctx))
@@ -838,7 +1049,10 @@ def _predict_videos(
                 if accumulator.complete:
                     del accumulators[index]
                     pending_refs.append(
-                        finalize.remote(accumulator.job, accumulator.detections, ctx, accumulator.first_seen_s)
+                        finalize.remote(
+                            accumulator.job, accumulator.detections, ctx, accumulator.first_seen_s,
+                            analyses.get(index),
+                        )
                     )
             if pending_refs:
                 ready, pending_refs = ray.wait(pending_refs, num_returns=len(pending_refs), timeout=0)
@@ -878,6 +1092,13 @@ def format_report(report: RunReport, max_failures: int = 20) -> str:
         f"  frames: {frames} processed, {detected} with the ball, in {report.wall_s:.1f} s "
         f"({frames / max(report.wall_s, 1e-9):.1f} frames/s end to end)",
     ]
+    court_view = sum(row.get("court_view_frames") or 0 for row in report.rows if row["status"] == "ok")
+    if any(row.get("shots") is not None for row in report.rows):
+        lines.append(f"  court view: {court_view} of {frames} frames")
+    both = [row.get("both_players_frames") for row in report.rows if row["status"] == "ok"]
+    if any(count is not None for count in both):
+        found = sum(count or 0 for count in both)
+        lines.append(f"  both players found in {found} court-view frames ({found / max(court_view, 1):.1%})")
     failures = [row for row in report.rows if row["status"] == "failed"]
     if failures:
         lines.append("  failed videos:")
@@ -894,7 +1115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = parse_args(InferConfig, argv, description=__doc__.splitlines()[0])
         report = run_inference(config)
-    except (ConfigError, InputError, FileNotFoundError, CheckpointError, ValueError) as exc:
+    except (ConfigError, InputError, FileNotFoundError, CheckpointError, DetectorModelError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     print(format_report(report))

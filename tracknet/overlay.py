@@ -1,4 +1,5 @@
-"""Overlay drawing: the ball and a short fading trail on source-resolution frames."""
+"""Overlay drawing: the ball and a short fading trail, and the players' boxes and feet, on
+source-resolution frames."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import numpy as np
 
 _BALL_RGB = (255, 40, 40)
 _TRAIL_RGB = (255, 210, 0)
+_PLAYER_RGB = ((0, 200, 255), (255, 0, 200))  # near, far
+_FEET_RGB = (255, 255, 0)
 
 
 class OverlayRenderer:
@@ -21,12 +24,27 @@ class OverlayRenderer:
         self.radius_px = radius_px
         self._trail: deque[tuple[int, float, float]] = deque()
 
-    def draw(self, image: np.ndarray, frame: int, visible: bool, x: float, y: float) -> np.ndarray:
-        """Return a copy of `image` ((H, W, 3) uint8 RGB) with ball and trail drawn."""
+    def draw(
+        self,
+        image: np.ndarray,
+        frame: int,
+        visible: bool,
+        x: float,
+        y: float,
+        players: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Return a copy of `image` ((H, W, 3) uint8 RGB) with ball and trail drawn.
+
+        `players` is (2, >=4) near/far boxes (x0, y0, x1, y1, ...) in image pixels, x1/y1
+        one past the last pixel, NaN rows for players not found: each is drawn as a
+        rectangle with a dot on its feet (bottom centre).
+        """
         radius = self.radius_px or max(3, image.shape[0] // 120)
         while self._trail and frame - self._trail[0][0] > self.trail_frames:
             self._trail.popleft()
         out = image.copy()
+        if players is not None:
+            _draw_players(out, players, max(1, image.shape[0] // 360))
         trail = list(self._trail)
         # Older segments fade: blend each one into the frame with a smaller weight.
         for (f0, x0, y0), (f1, x1, y1) in zip(trail, trail[1:] + ([(frame, x, y)] if visible else [])):
@@ -40,6 +58,16 @@ class OverlayRenderer:
             cv2.circle(out, _point(x, y), radius + 1, (255, 255, 255), thickness=1, lineType=cv2.LINE_AA)
             self._trail.append((frame, x, y))
         return out
+
+
+def _draw_players(image: np.ndarray, players: np.ndarray, thickness: int) -> None:
+    """Rectangles and feet dots for the players found, in place."""
+    for box, colour in zip(players, _PLAYER_RGB):
+        if np.isnan(box[0]):
+            continue
+        x0, y0, x1, y1 = (int(round(v)) for v in box[:4])
+        cv2.rectangle(image, (x0, y0), (x1 - 1, y1 - 1), colour, thickness, cv2.LINE_AA)
+        cv2.circle(image, ((x0 + x1) // 2, y1 - 1), 2 * thickness + 2, _FEET_RGB, -1, cv2.LINE_AA)
 
 
 def _point(x: float, y: float) -> tuple[int, int]:

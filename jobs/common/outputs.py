@@ -3,10 +3,12 @@
 Layout under the job's `output` URI (video_id = input path below the input root,
 without extension, '/'-separated):
 
-    predictions/<hive dirs>/<stem>-<hash8>.parquet   one file per video, PREDICTIONS_SCHEMA
+    predictions/<hive dirs>/<stem>-<hash8>.parquet   one file per video, PREDICTIONS_FILE_SCHEMA
+    shots/<hive dirs>/<stem>-<hash8>.parquet         with shot splitting: one row per shot, SHOTS_SCHEMA
     csv/<video_id>.csv                                TrackNet `Frame,Visibility,X,Y`
     json/<video_id>.json                              optional, video metadata + per-frame positions
-    overlays/<video_id>.mp4                           optional, H.264 with ball and trail drawn
+    overlays/<video_id>.mp4                           optional, H.264 with ball, trail and players drawn
+    clips/<video_id>/shot_<NNNN>.mp4                  optional, each court-view shot as its own H.264 clip
     summary/<run_id>.parquet                          one row per video, SUMMARY_SCHEMA (run_id inside)
     _ledger/<video_id>.json                           run ledger (jobs.common.ledger)
 
@@ -20,6 +22,7 @@ to its final URI atomically (temp + rename locally, one PUT on S3).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -36,16 +39,24 @@ import pyarrow.parquet as pq
 
 from jobs.common import storage
 from jobs.common.storage import StorageConfig
+from tracknet.broadcast import BroadcastAnalysis
 from tracknet.labels import write_tracknet_csv
 from tracknet.overlay import OverlayRenderer
 from tracknet.video import VideoSource, VideoWriter, iter_frames
 
 PREDICTIONS_SCHEMA_NAME = "tracknet.predictions"
-PREDICTIONS_SCHEMA_VERSION = "1"
+# 2: shot, court_view and the near/far player columns (null when not analysed).
+PREDICTIONS_SCHEMA_VERSION = "2"
 SUMMARY_SCHEMA_NAME = "tracknet.run_summary"
-SUMMARY_SCHEMA_VERSION = "1"
+# 2: shots, court_view_frames, both_players_frames, both_players_fraction.
+SUMMARY_SCHEMA_VERSION = "2"
 POSITIONS_JSON_SCHEMA_NAME = "tracknet.positions"
-POSITIONS_JSON_SCHEMA_VERSION = "1"
+# 2: optional `shots` in the header and `shot`, `court_view`, `players` per frame.
+POSITIONS_JSON_SCHEMA_VERSION = "2"
+SHOTS_SCHEMA_NAME = "tracknet.shots"
+SHOTS_SCHEMA_VERSION = "1"
+PLAYER_SIDES = ("near", "far")
+PLAYER_FIELDS = ("x0", "y0", "x1", "y1", "feet_x", "feet_y", "score")
 
 PREDICTIONS_SCHEMA = pa.schema(
     [
@@ -68,6 +79,42 @@ PREDICTIONS_SCHEMA = pa.schema(
     ],
     metadata={"schema": PREDICTIONS_SCHEMA_NAME, "schema_version": PREDICTIONS_SCHEMA_VERSION},
 )
+"""The ball columns every predictions file starts with (all a reader of ball positions needs)."""
+
+ANALYSIS_FIELDS = [
+    pa.field("shot", pa.int32()),  # shot index from 0; null without shot splitting
+    pa.field("court_view", pa.bool_()),  # frame of a main court-view shot; null without shot splitting
+    # The two players, source pixels (x1/y1 one past the last pixel); null when not found
+    # (always outside court view) or without player detection.
+    *[
+        pa.field(f"{side}_{name}", pa.float32() if name == "score" else pa.float64())
+        for side in PLAYER_SIDES
+        for name in PLAYER_FIELDS
+    ],
+]
+
+PREDICTIONS_FILE_SCHEMA = pa.schema(
+    [*PREDICTIONS_SCHEMA, *ANALYSIS_FIELDS], metadata=PREDICTIONS_SCHEMA.metadata
+)
+"""What jobs.infer writes: the ball columns, then (since schema_version 2) the shot and
+player columns, null when the run did not split shots or find players."""
+
+SHOTS_SCHEMA = pa.schema(
+    [
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("shot", pa.int32(), nullable=False),
+        pa.field("first_frame", pa.int64(), nullable=False),
+        pa.field("last_frame", pa.int64(), nullable=False),  # inclusive
+        pa.field("frames", pa.int64(), nullable=False),
+        pa.field("start_s", pa.float64(), nullable=False),
+        pa.field("end_s", pa.float64(), nullable=False),  # end of the last frame
+        pa.field("court_view", pa.bool_(), nullable=False),
+        pa.field("confidence", pa.float32(), nullable=False),
+        pa.field("court_iou", pa.float32(), nullable=False),
+        pa.field("both_players_frames", pa.int64()),  # null without player detection
+    ],
+    metadata={"schema": SHOTS_SCHEMA_NAME, "schema_version": SHOTS_SCHEMA_VERSION},
+)
 
 SUMMARY_SCHEMA = pa.schema(
     [
@@ -84,6 +131,10 @@ SUMMARY_SCHEMA = pa.schema(
         pa.field("duration_s", pa.float64()),
         pa.field("wall_s", pa.float64()),
         pa.field("model_version", pa.string(), nullable=False),
+        pa.field("shots", pa.int64()),  # null without shot splitting
+        pa.field("court_view_frames", pa.int64()),
+        pa.field("both_players_frames", pa.int64()),  # court-view frames with both players; null without players
+        pa.field("both_players_fraction", pa.float64()),  # of court-view frames
     ],
     metadata={"schema": SUMMARY_SCHEMA_NAME, "schema_version": SUMMARY_SCHEMA_VERSION},
 )
@@ -118,10 +169,16 @@ class OutputLayout:
     root: str
 
     def predictions(self, video_id: str) -> str:
+        return self._partitioned("predictions", video_id)
+
+    def shots(self, video_id: str) -> str:
+        return self._partitioned("shots", video_id)
+
+    def _partitioned(self, table: str, video_id: str) -> str:
         digest = hashlib.sha1(video_id.encode()).hexdigest()[:8]
         folders = [f"{k}={v}" for k, v in hive_partitions(video_id).items()]
         stem = posixpath.basename(video_id)
-        return storage.join(self.root, "predictions", *folders, f"{stem}-{digest}.parquet")
+        return storage.join(self.root, table, *folders, f"{stem}-{digest}.parquet")
 
     def predictions_root(self) -> str:
         return storage.join(self.root, "predictions")
@@ -134,6 +191,9 @@ class OutputLayout:
 
     def overlay(self, video_id: str) -> str:
         return storage.join(self.root, "overlays", f"{video_id}.mp4")
+
+    def clip(self, video_id: str, shot: int) -> str:
+        return storage.join(self.root, "clips", video_id, f"shot_{shot:04d}.mp4")
 
     def ledger_root(self) -> str:
         return storage.join(self.root, "_ledger")
@@ -156,8 +216,13 @@ def predictions_table(
     filled: np.ndarray,
     rejected: np.ndarray,
     model_version: str,
+    analysis: BroadcastAnalysis | None = None,
 ) -> pa.Table:
-    """One row per frame in PREDICTIONS_SCHEMA; all arrays are (N,), positions in source pixels."""
+    """One row per frame in PREDICTIONS_FILE_SCHEMA; all arrays are (N,), positions in source pixels.
+
+    `analysis` (frames in the same order, 0..N-1) fills the shot and player columns;
+    without it they are null.
+    """
     n = len(frame)
     visible = np.asarray(visible, dtype=bool)
     raw_visible = np.asarray(raw_visible, dtype=bool)
@@ -184,7 +249,69 @@ def predictions_table(
         "fps": pa.array(np.full(n, meta.fps, dtype=np.float64)),
         "model_version": pa.array([model_version] * n, type=pa.string()),
     }
-    return pa.Table.from_pydict(columns, schema=PREDICTIONS_SCHEMA)
+    columns |= _analysis_columns(analysis, n)
+    return pa.Table.from_pydict(columns, schema=PREDICTIONS_FILE_SCHEMA)
+
+
+def _analysis_columns(analysis: BroadcastAnalysis | None, n: int) -> dict[str, pa.Array]:
+    """The ANALYSIS_FIELDS columns (all null without an analysis)."""
+    if analysis is None:
+        shot = pa.nulls(n, pa.int32())
+        court_view = pa.nulls(n, pa.bool_())
+    else:
+        shot = pa.array(analysis.shot.astype(np.int32))
+        court_view = pa.array(analysis.court_view)
+    columns = {"shot": shot, "court_view": court_view}
+    players = analysis.players if analysis is not None else None
+    for k, side in enumerate(PLAYER_SIDES):
+        if players is None:
+            for name in PLAYER_FIELDS:
+                columns[f"{side}_{name}"] = pa.nulls(n, pa.float32() if name == "score" else pa.float64())
+            continue
+        x0, y0, x1, y1, score = (players[:, k, i] for i in range(5))
+        missing = np.isnan(x0)
+        values = {"x0": x0, "y0": y0, "x1": x1, "y1": y1, "feet_x": (x0 + x1) / 2, "feet_y": y1}
+        for name, value in values.items():
+            columns[f"{side}_{name}"] = pa.array(value, mask=missing, type=pa.float64())
+        columns[f"{side}_score"] = pa.array(score.astype(np.float32), mask=missing, type=pa.float32())
+    return columns
+
+
+def shots_table(meta: VideoMeta, analysis: BroadcastAnalysis) -> pa.Table:
+    """One row per shot in SHOTS_SCHEMA."""
+    shots = analysis.split.shots
+    both = analysis.both_players() if analysis.players is not None else None
+    columns = {
+        "video_id": [meta.video_id] * len(shots),
+        "shot": [s.index for s in shots],
+        "first_frame": [s.first_frame for s in shots],
+        "last_frame": [s.last_frame for s in shots],
+        "frames": [s.frames for s in shots],
+        "start_s": [s.first_frame / meta.fps for s in shots],
+        "end_s": [(s.last_frame + 1) / meta.fps for s in shots],
+        "court_view": [s.court_view for s in shots],
+        "confidence": [s.confidence for s in shots],
+        "court_iou": [s.court_iou for s in shots],
+        "both_players_frames": [
+            None if both is None else int(both[s.first_frame : s.last_frame + 1].sum()) for s in shots
+        ],
+    }
+    return pa.Table.from_pydict(columns, schema=SHOTS_SCHEMA)
+
+
+def analysis_summary(analysis: BroadcastAnalysis | None) -> dict[str, float | int | None]:
+    """The run summary's shot and player fields for one video (empty without an analysis)."""
+    if analysis is None:
+        return {}
+    court_view_frames = int(analysis.court_view.sum())
+    row: dict[str, float | int | None] = {"shots": len(analysis.split.shots), "court_view_frames": court_view_frames}
+    if analysis.players is not None:
+        both = int((analysis.both_players() & analysis.court_view).sum())
+        row |= {
+            "both_players_frames": both,
+            "both_players_fraction": both / court_view_frames if court_view_frames else None,
+        }
+    return row
 
 
 def write_parquet(table: pa.Table, path: str | os.PathLike) -> None:
@@ -206,8 +333,18 @@ def write_csv(table: pa.Table, path: str | os.PathLike) -> None:
     write_tracknet_csv(labels, path)
 
 
-def write_json(meta: VideoMeta, table: pa.Table, model_version: str, path: str | os.PathLike) -> None:
-    """The video's metadata and per-frame positions as one JSON document, written frame by frame."""
+def write_json(
+    meta: VideoMeta,
+    table: pa.Table,
+    model_version: str,
+    path: str | os.PathLike,
+    analysis: BroadcastAnalysis | None = None,
+) -> None:
+    """The video's metadata and per-frame positions as one JSON document, written frame by frame.
+
+    With an `analysis` the header gains `shots` (SHOTS_SCHEMA rows without video_id) and
+    each frame `shot`, `court_view` and `players` ({"near": {...} or null, "far": ...}).
+    """
     header = {
         "schema": POSITIONS_JSON_SCHEMA_NAME,
         "schema_version": POSITIONS_JSON_SCHEMA_VERSION,
@@ -221,14 +358,34 @@ def write_json(meta: VideoMeta, table: pa.Table, model_version: str, path: str |
         "codec": meta.codec,
         "model_version": model_version,
     }
-    columns = {name: table.column(name).to_pylist() for name in ("frame", "timestamp_s", "visible", "x", "y", "score")}
+    names = ["frame", "timestamp_s", "visible", "x", "y", "score"]
+    if analysis is not None:
+        header["shots"] = shots_table(meta, analysis).drop(["video_id"]).to_pylist()
+        for shot in header["shots"]:
+            shot["confidence"] = round(shot["confidence"], 4)
+            shot["court_iou"] = round(shot["court_iou"], 4)
+        names += ["shot", "court_view"]
+    columns = {name: table.column(name).to_pylist() for name in names}
     with open(path, "w", encoding="utf-8") as out:
         out.write(json.dumps(header)[:-1] + ', "frames": [')
         for i in range(table.num_rows):
             row = {name: values[i] for name, values in columns.items()}
             row["score"] = round(float(row["score"]), 4)
+            if analysis is not None and analysis.players is not None:
+                row["players"] = {side: _player_json(analysis.players[i, k]) for k, side in enumerate(PLAYER_SIDES)}
             out.write(("," if i else "") + "\n" + json.dumps(row, allow_nan=False))
         out.write("\n]}\n")
+
+
+def _player_json(box: np.ndarray) -> dict[str, float] | None:
+    """One player's box (x0, y0, x1, y1, score) as JSON fields, or None when not found."""
+    if np.isnan(box[0]):
+        return None
+    x0, y0, x1, y1, score = (float(v) for v in box)
+    return {
+        "x0": round(x0, 1), "y0": round(y0, 1), "x1": round(x1, 1), "y1": round(y1, 1),
+        "feet_x": round((x0 + x1) / 2, 1), "feet_y": round(y1, 1), "score": round(score, 4),
+    }
 
 
 def render_overlay(
@@ -239,24 +396,78 @@ def render_overlay(
     x: np.ndarray,
     y: np.ndarray,
     trail_frames: int = 8,
+    players: np.ndarray | None = None,
 ) -> int:
-    """Re-decode the source at full size, draw ball + trail, encode H.264 to a local file.
+    """Re-decode the source at full size, draw ball + trail (+ players), encode H.264 to a local file.
 
     Streaming (one frame in memory). Returns the number of frames written, which
     equals the source's; raises ValueError if the decode yields a different count.
+    `players` is (N, 2, 5) near/far (x0, y0, x1, y1, score) in source pixels, NaN when not found.
+    """
+    return render_videos(source, meta, visible, x, y, overlay_path=path, trail_frames=trail_frames, players=players)
+
+
+def render_videos(
+    source: VideoSource,
+    meta: VideoMeta,
+    visible: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    overlay_path: str | os.PathLike | None = None,
+    clips: Sequence[tuple[int, int, str | os.PathLike]] = (),
+    trail_frames: int = 8,
+    players: np.ndarray | None = None,
+) -> int:
+    """One full-size decode of the source writing the overlay and/or clips (local H.264 files).
+
+    Args:
+        overlay_path: where the overlay goes (ball, trail and players drawn), or None.
+        clips: (first_frame, last_frame inclusive, path): source frames copied unchanged,
+            each range as its own clip (court-view shots).
+        players: (N, 2, 5) near/far boxes for the overlay, NaN when not found; None draws none.
+
+    Returns the frames decoded; raises ValueError when that differs from the video's
+    count or a clip ends up with other than its range's frame count.
     """
     renderer = OverlayRenderer(trail_frames=trail_frames)
-    with VideoWriter(path, meta.width, meta.height, meta.fps) as writer:
+    pending = sorted(clips, key=lambda clip: clip[0])
+    with contextlib.ExitStack() as stack:
+        overlay = None
+        if overlay_path is not None:
+            overlay = stack.enter_context(VideoWriter(overlay_path, meta.width, meta.height, meta.fps))
+        clip_writer, clip_range = None, None
+        decoded = 0
         for frame in iter_frames(source, 0, meta.frame_count):
             i = frame.index
-            shown = bool(visible[i])
-            x_px, y_px = (float(x[i]), float(y[i])) if shown else (math.nan, math.nan)
-            image = renderer.draw(frame.image, i, shown, x_px, y_px)
-            writer.write(image)
-        written = writer.frames_written
-    if written != meta.frame_count:
-        raise ValueError(f"{meta.source_uri}: overlay got {written} frames, the video has {meta.frame_count}")
-    return written
+            decoded += 1
+            if overlay is not None:
+                shown = bool(visible[i])
+                x_px, y_px = (float(x[i]), float(y[i])) if shown else (math.nan, math.nan)
+                boxes = players[i] if players is not None else None
+                overlay.write(renderer.draw(frame.image, i, shown, x_px, y_px, players=boxes))
+            if clip_writer is None and pending and pending[0][0] == i:
+                first, last, clip_path = pending.pop(0)
+                clip_writer = VideoWriter(clip_path, meta.width, meta.height, meta.fps)
+                clip_range = (first, last, clip_path)
+            if clip_writer is not None:
+                clip_writer.write(frame.image)
+                if i == clip_range[1]:
+                    _close_clip(clip_writer, clip_range)
+                    clip_writer = None
+        if clip_writer is not None:
+            _close_clip(clip_writer, clip_range)
+    if decoded != meta.frame_count:
+        raise ValueError(f"{meta.source_uri}: decoding for the overlay gave {decoded} frames, the video has {meta.frame_count}")
+    if pending:
+        raise ValueError(f"{meta.source_uri}: clips from frame {pending[0][0]} start past the video's end")
+    return decoded
+
+
+def _close_clip(writer: VideoWriter, clip: tuple[int, int, str | os.PathLike]) -> None:
+    writer.close()
+    first, last, path = clip
+    if writer.frames_written != last - first + 1:
+        raise ValueError(f"{path}: clip of frames {first}..{last} got {writer.frames_written} frames")
 
 
 def commit(files: Sequence[tuple[str, str]], storage_config: StorageConfig | None = None) -> None:
