@@ -50,6 +50,7 @@ import torch  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.report import print_table  # noqa: E402
 from jobs.common.config import load_config  # noqa: E402
 from jobs.infer import InferConfig, run_inference  # noqa: E402
 from tracknet.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
@@ -294,10 +295,7 @@ def main() -> None:
             results.append((name, f"{peak:.2f} GiB ({wall:.0f} s)"))
             print(results[-1], flush=True)
 
-    width = max(len(name) for name, _ in results)
-    print(f"\n{args.rounds} rounds, medians\n| measurement | result |\n| --- | --- |")
-    for name, value in results:
-        print(f"| {name.ljust(width)} | {value} |")
+    print_table(f"{args.rounds} rounds, medians", results)
 
 
 if __name__ == "__main__":
