@@ -45,13 +45,13 @@ import numpy as np
 import pandas as pd
 
 from tracknet.labels import write_tracknet_csv
+from tracknet.players import SIDES
 from tracknet.video import VideoWriter
 
 GRAVITY_MPS2 = 9.81
 COURTS = ("badminton", "tennis")
 BALL_STATES = ("visible", "occluded", "out_of_frame", "cutaway")
 SHOT_KINDS = ("court", "closeup", "crowd")
-PLAYER_SIDES = ("near", "far")
 
 # Ball radius is never drawn smaller than this, so the pixel holding the ball centre is
 # always fully ball-coloured (a disc of radius >= 1.5 covers the whole centre pixel).
@@ -262,7 +262,7 @@ def players_truth(frames: Sequence[SynthFrame]) -> pd.DataFrame:
         }
     )
     boxes = np.stack([f.players for f in frames]) if frames else np.zeros((0, 2, 4))
-    for side_index, side in enumerate(PLAYER_SIDES):
+    for side_index, side in enumerate(SIDES):
         for k, name in enumerate(("x0", "y0", "x1", "y1")):
             table[f"{side}_{name}"] = boxes[:, side_index, k]
     return table

@@ -42,6 +42,7 @@ from jobs.common.storage import StorageConfig
 from tracknet.broadcast import BroadcastAnalysis
 from tracknet.labels import write_tracknet_csv
 from tracknet.overlay import OverlayRenderer
+from tracknet.players import SIDES as PLAYER_SIDES
 from tracknet.video import VideoSource, VideoWriter, iter_frames
 
 PREDICTIONS_SCHEMA_NAME = "tracknet.predictions"
@@ -55,7 +56,6 @@ POSITIONS_JSON_SCHEMA_NAME = "tracknet.positions"
 POSITIONS_JSON_SCHEMA_VERSION = "2"
 SHOTS_SCHEMA_NAME = "tracknet.shots"
 SHOTS_SCHEMA_VERSION = "1"
-PLAYER_SIDES = ("near", "far")
 PLAYER_FIELDS = ("x0", "y0", "x1", "y1", "feet_x", "feet_y", "score")
 
 PREDICTIONS_SCHEMA = pa.schema(
@@ -270,8 +270,7 @@ def _analysis_columns(analysis: BroadcastAnalysis | None, n: int) -> dict[str, p
             continue
         x0, y0, x1, y1, score = (players[:, k, i] for i in range(5))
         missing = np.isnan(x0)
-        values = {"x0": x0, "y0": y0, "x1": x1, "y1": y1, "feet_x": (x0 + x1) / 2, "feet_y": y1}
-        for name, value in values.items():
+        for name, value in _box_fields(x0, y0, x1, y1).items():
             columns[f"{side}_{name}"] = pa.array(value, mask=missing, type=pa.float64())
         columns[f"{side}_score"] = pa.array(score.astype(np.float32), mask=missing, type=pa.float32())
     return columns
@@ -382,29 +381,12 @@ def _player_json(box: np.ndarray) -> dict[str, float] | None:
     if np.isnan(box[0]):
         return None
     x0, y0, x1, y1, score = (float(v) for v in box)
-    return {
-        "x0": round(x0, 1), "y0": round(y0, 1), "x1": round(x1, 1), "y1": round(y1, 1),
-        "feet_x": round((x0 + x1) / 2, 1), "feet_y": round(y1, 1), "score": round(score, 4),
-    }
+    return {name: round(value, 1) for name, value in _box_fields(x0, y0, x1, y1).items()} | {"score": round(score, 4)}
 
 
-def render_overlay(
-    source: VideoSource,
-    path: str | os.PathLike,
-    meta: VideoMeta,
-    visible: np.ndarray,
-    x: np.ndarray,
-    y: np.ndarray,
-    trail_frames: int = 8,
-    players: np.ndarray | None = None,
-) -> int:
-    """Re-decode the source at full size, draw ball + trail (+ players), encode H.264 to a local file.
-
-    Streaming (one frame in memory). Returns the number of frames written, which
-    equals the source's; raises ValueError if the decode yields a different count.
-    `players` is (N, 2, 5) near/far (x0, y0, x1, y1, score) in source pixels, NaN when not found.
-    """
-    return render_videos(source, meta, visible, x, y, overlay_path=path, trail_frames=trail_frames, players=players)
+def _box_fields(x0, y0, x1, y1):
+    """A player's box and feet point (bottom centre) by PLAYER_FIELDS name; scalars or arrays."""
+    return {"x0": x0, "y0": y0, "x1": x1, "y1": y1, "feet_x": (x0 + x1) / 2, "feet_y": y1}
 
 
 def render_videos(
