@@ -13,7 +13,9 @@ decodes each video with PyAV (streaming, one Ray task per segment of at most
 `segment_frames` frames) straight to model resolution (`iter_frames(size=...)`, the
 path inference uses), JPEG-encodes each frame once, cuts windows of `frames_in` consecutive
 frames every `stride` frames, and writes them with their per-frame labels as parquet
-under `<output>/windows/split=<train|val>/` (schema: jobs/common/windows.py). A video
+under `<output>/windows/split=<train|val>/` (schema: jobs/common/windows.py). With
+`background=true` each task first takes its segment's median frame (tracknet.background,
+one more decoding pass, as jobs.infer does) and stores it with the segment's windows. A video
 without labels is skipped with a warning; a corrupt video or a label file that does not
 match its video is reported with the reason, and the other videos go on. The summary
 (one row per video) goes to `<output>/summary.parquet` and `<output>/summary.json`.
@@ -48,6 +50,7 @@ from jobs.common.storage import StorageConfig
 from jobs.common.windows import PARQUET_COMPRESSION, SCHEMA_VERSION, WINDOW_SCHEMA, WindowBatch, windows_uri
 from tracknet.errors import LabelError, TrackNetError, VideoError
 from tracknet.labels import read_labels, validate_labels
+from tracknet.background import estimate_background
 from tracknet.preprocess import encode_jpeg, scale_xy
 from tracknet.video import iter_frames, probe
 
@@ -94,6 +97,8 @@ class FeaturizeConfig:
     """Frames between the starts of consecutive windows."""
     jpeg_quality: int = 90
     """JPEG quality of the stored frames (1..100)."""
+    background: bool = False
+    """Store each segment's median background frame with its windows (for `model.background`)."""
     allow_unlabelled_frames: bool = False
     """False: a label file that misses frames of its video fails it; True: windows with unlabelled frames are dropped."""
     segment_frames: int = 1500
@@ -398,6 +403,7 @@ def _segment_windows(segment: dict, config: FeaturizeConfig) -> Iterator[tuple[p
     recent: deque[bytes] = deque(maxlen=f)
     batch = WindowBatch()
     expected = first
+    background = _segment_background(segment["video_uri"], first, stop, config) if config.background else None
     source = _open_video(segment["video_uri"], config.storage)
     try:
         for frame in iter_frames(source, first, stop, size):
@@ -415,6 +421,7 @@ def _segment_windows(segment: dict, config: FeaturizeConfig) -> Iterator[tuple[p
                 video_id=segment["video_id"], split=segment["split"], start_frame=start, fps=segment["fps"],
                 source_size=(segment["source_width"], segment["source_height"]), size=size,
                 frames=list(recent), visible=visible[i : i + f], x=x[i : i + f], y=y[i : i + f],
+                background=background,
             )
             if len(batch) >= config.rows_per_block:
                 yield batch.to_table(), expected - first
@@ -427,6 +434,15 @@ def _segment_windows(segment: dict, config: FeaturizeConfig) -> Iterator[tuple[p
         )
     if len(batch):
         yield batch.to_table(), expected - first
+
+
+def _segment_background(uri: str, first: int, stop: int, config: FeaturizeConfig) -> bytes:
+    """JPEG of the median background of frames [first, stop), as jobs.infer estimates it for a segment."""
+    source = _open_video(uri, config.storage)
+    try:
+        return encode_jpeg(estimate_background(source, first, stop, config.size), config.jpeg_quality)
+    finally:
+        _close(source)
 
 
 # --------------------------------------------------------------------------- job

@@ -16,7 +16,8 @@ one video. The pipeline, on Ray Data:
    decoding);
 2. each video is cut into segments of `segment_frames`; CPU tasks decode a segment's
    exact frame range with PyAV (streaming, with the overlap its model windows need),
-   resize to model resolution and emit chunks of model-resolution frames;
+   resize to model resolution and emit chunks of model-resolution frames (for a model
+   with a background input, after a first pass that takes the segment's median frame);
 3. an actor pool (`ActorPoolStrategy`, `num_actors` x `gpus_per_actor`) runs the model on
    `batch_size` windows at a time, combines overlapping windows and decodes heatmaps
    to one detection per frame in source pixels;
@@ -464,6 +465,9 @@ def _chunk_row(video_index: int, frame_count: int, chunk: Chunk | None, error: s
         "frame_count": np.array([frame_count], dtype=np.int64),
         "images": np.array([chunk.images.tobytes() if chunk else b""], dtype=object),
         "timestamps": np.array([chunk.timestamps_s.astype(np.float64).tobytes() if chunk else b""], dtype=object),
+        "background": np.array(
+            [chunk.background.tobytes() if chunk is not None and chunk.background is not None else b""], dtype=object
+        ),
         "error": np.array([error], dtype=object),
     }
 
@@ -476,6 +480,7 @@ def decode_segments(
     stride: int,
     input_size: tuple[int, int],
     chunk_frames: int,
+    background: bool,
     storage_config: StorageConfig | None,
 ) -> Iterator[dict[str, np.ndarray]]:
     """Ray Data UDF: segments -> chunks of model-resolution frames, streaming (one chunk per yield).
@@ -492,7 +497,7 @@ def decode_segments(
         try:
             with open_source(uri, storage_config) as source:
                 for chunk in iter_segment_chunks(
-                    source, plan, input_size, int(batch["start"][i]), int(batch["stop"][i]), chunk_frames
+                    source, plan, input_size, int(batch["start"][i]), int(batch["stop"][i]), chunk_frames, background
                 ):
                     yield _chunk_row(video_index, frame_count, chunk)
         except Exception as exc:  # reported per video in the summary
@@ -545,12 +550,14 @@ class PredictorActor:
 
     def _predict(self, batch: dict[str, np.ndarray], i: int, video_index: int) -> dict[str, np.ndarray]:
         images = np.frombuffer(batch["images"][i], dtype=np.uint8).reshape(-1, *self.frame_shape)
+        background = batch["background"][i]
         chunk = Chunk(
             own_start=int(batch["own_start"][i]),
             own_stop=int(batch["own_stop"][i]),
             first_frame=int(batch["first_frame"][i]),
             images=images,
             timestamps_s=np.frombuffer(batch["timestamps"][i], dtype=np.float64),
+            background=np.frombuffer(background, dtype=np.uint8).reshape(self.frame_shape) if background else None,
         )
         plan = self.predictor.plan(int(batch["frame_count"][i]))
         found = self.predictor.predict_chunk(chunk, plan, self.source_sizes[video_index])
@@ -981,6 +988,7 @@ def _predict_videos(
             "stride": stride,
             "input_size": (model_config.width, model_config.height),
             "chunk_frames": chunk_frames,
+            "background": model_config.background,
             "storage_config": config.storage,
         },
     )

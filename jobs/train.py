@@ -51,10 +51,16 @@ from jobs.common.ray_env import init_ray
 from jobs.common.storage import StorageConfig
 from jobs.common.windows import WindowsError, check_split, split_uri
 from tracknet.augment import AugmentConfig
-from tracknet.checkpoint import save_checkpoint
+from tracknet.checkpoint import load_checkpoint, save_checkpoint
 from tracknet.heatmap import render_targets
 from tracknet.metrics import Confusion
-from tracknet.model import ModelConfig, TrackNet, count_parameters, weighted_bce
+from tracknet.model import (
+    ModelConfig,
+    TrackNet,
+    count_parameters,
+    load_widened,
+    weighted_bce,
+)
 from tracknet.training import heatmap_confusion, window_samples
 
 log = logging.getLogger("jobs.train")
@@ -120,6 +126,9 @@ class TrainConfig:
     """Print a progress line every this many steps (rank 0)."""
     seed: int = 0
     """Seed of the model initialisation."""
+    init_from: str | None = None
+    """Checkpoint (path/URI) whose weights start a new run instead of random ones: fine-tuning, or
+    adding `model.background` to a trained model (its new input channels start at zero). Ignored on resume."""
     storage: StorageConfig = field(default_factory=StorageConfig)
     """S3 endpoint and region (credentials come from the standard AWS chain)."""
 
@@ -162,20 +171,31 @@ def _train_samples(batch: pa.Table, augment: AugmentConfig, copies: int) -> dict
     """Ray Data UDF: window rows -> augmented samples (inputs, visible, xy)."""
     return window_samples(
         batch["frames"].to_pylist(), batch["visible"].to_pylist(), batch["x"].to_pylist(), batch["y"].to_pylist(),
-        augment=augment, rng=np.random.default_rng(), copies=copies,
+        augment=augment, rng=np.random.default_rng(), copies=copies, backgrounds=_backgrounds(batch),
     )
 
 
 def _val_samples(batch: pa.Table) -> dict[str, np.ndarray]:
     """Ray Data UDF: window rows -> whole-frame samples, no augmentation."""
     return window_samples(
-        batch["frames"].to_pylist(), batch["visible"].to_pylist(), batch["x"].to_pylist(), batch["y"].to_pylist()
+        batch["frames"].to_pylist(), batch["visible"].to_pylist(), batch["x"].to_pylist(), batch["y"].to_pylist(),
+        backgrounds=_backgrounds(batch),
     )
+
+
+def _backgrounds(batch: pa.Table) -> list[bytes] | None:
+    """The rows' background JPEGs when the batch was read for a background model."""
+    if "background" not in batch.column_names:
+        return None
+    backgrounds = batch["background"].to_pylist()
+    if any(image is None for image in backgrounds):
+        raise WindowsError("windows without a background frame: featurize with background=true for model.background")
+    return backgrounds
 
 
 def build_datasets(config: TrainConfig) -> dict[str, ray.data.Dataset]:
     """The lazily read and preprocessed train (and val, when present) datasets."""
-    columns = ["start_frame", "frames", "visible", "x", "y"]
+    columns = ["start_frame", "frames", "visible", "x", "y"] + (["background"] if config.model.background else [])
     datasets = {}
     for split in ("train", "val"):
         try:
@@ -220,6 +240,11 @@ def check_windows_match_model(summary: dict[str, Any] | None, config: TrainConfi
                 f"{config.windows}: windows were featurized with {key}={featurized[key]}, "
                 f"but model.{key}={value}"
             )
+    if config.model.background and not featurized.get("background", False):
+        raise ValueError(
+            f"{config.windows}: windows were featurized without background frames, but model.background=true "
+            "(featurize again with background=true)"
+        )
 
 
 # --------------------------------------------------------------------------- worker loop
@@ -295,6 +320,10 @@ def train_loop(loop_config: dict[str, Any]) -> None:
         best_score = float(state["best_score"])
         if rank == 0:
             _progress(f"[train] resuming run {config.run_name!r} after epoch {start_epoch}")
+    elif loop_config.get("init_weights"):
+        load_widened(model, load_checkpoint(loop_config["init_weights"]).model.state_dict())
+        if rank == 0:
+            _progress(f"[train] starting from the weights of {config.init_from}")
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     model = ray.train.torch.prepare_model(model)
@@ -405,12 +434,24 @@ def _run_storage(config: TrainConfig) -> tuple[str, pafs.FileSystem | None]:
     return path, fs
 
 
-def make_trainer(config: TrainConfig, datasets: dict[str, ray.data.Dataset]) -> ray.train.torch.TorchTrainer:
+def read_init_weights(config: TrainConfig) -> bytes | None:
+    """The init_from checkpoint's bytes, read on the driver (workers may not see its path)."""
+    if not config.init_from:
+        return None
+    try:
+        return storage.read_bytes(config.init_from, config.storage)
+    except (FileNotFoundError, OSError) as exc:
+        raise FileNotFoundError(f"{config.init_from}: cannot read the init_from checkpoint ({exc})") from exc
+
+
+def make_trainer(
+    config: TrainConfig, datasets: dict[str, ray.data.Dataset], init_weights: bytes | None = None
+) -> ray.train.torch.TorchTrainer:
     storage_path, storage_fs = _run_storage(config)
     resources = {"CPU": config.cpus_per_worker} | ({"GPU": 1} if config.use_gpu else {})
     return ray.train.torch.TorchTrainer(
         train_loop,
-        train_loop_config={"config": config, "has_val": "val" in datasets},
+        train_loop_config={"config": config, "has_val": "val" in datasets, "init_weights": init_weights},
         scaling_config=ray.train.ScalingConfig(
             num_workers=config.num_workers, use_gpu=config.use_gpu, resources_per_worker=resources
         ),
@@ -532,7 +573,7 @@ def run(config: TrainConfig) -> TrainReport:
     summary = read_featurize_summary(config)
     check_windows_match_model(summary, config)
     datasets = build_datasets(config)
-    trainer = make_trainer(config, datasets)
+    trainer = make_trainer(config, datasets, read_init_weights(config))
     result = trainer.fit()
     return export(config, result, summary, datasets)
 

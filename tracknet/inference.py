@@ -10,7 +10,8 @@ repeated to fill a window (N shorter than a window is fine).
 
 Any frame range [start, stop) is predicted from exactly the windows of the global
 plan that touch it, so splitting a video into segments (and segments into chunks)
-gives the same per-frame result as processing it whole. Frames flow at model
+gives the same per-frame result as processing it whole (for a model with a background
+input, each segment's background is the median of that segment's frames). Frames flow at model
 resolution only: decoded straight to model size (`iter_frames(size=...)`, as featurize
 does for training), and model inputs equal to `to_model_input`'s, built on the device
 from uint8 (`Predictor.frames_to_input`).
@@ -28,6 +29,7 @@ from typing import BinaryIO, Literal
 import numpy as np
 import torch
 
+from tracknet.background import estimate_background
 from tracknet.checkpoint import LoadedCheckpoint, load_checkpoint
 from tracknet.errors import VideoError
 from tracknet.heatmap import NO_BALL, Detection, decode_heatmap, scale_detection
@@ -133,7 +135,8 @@ class Chunk:
 
     `images` (n, H, W, 3) uint8 RGB holds frames first_frame .. first_frame + n - 1
     (what the windows touching the owned range read); `timestamps_s` (own_stop -
-    own_start,) float64 are the owned frames' presentation times.
+    own_start,) float64 are the owned frames' presentation times; `background`
+    (H, W, 3) uint8 is the segment's median frame, for models with `background`.
     """
 
     own_start: int
@@ -141,6 +144,7 @@ class Chunk:
     first_frame: int
     images: np.ndarray
     timestamps_s: np.ndarray
+    background: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -177,6 +181,7 @@ def iter_chunks(
     stop: int,
     chunk_frames: int,
     source: str = "<video>",
+    background: np.ndarray | None = None,
 ) -> Iterator[Chunk]:
     """Group a stream of model-resolution frames into chunks, holding only one chunk's frames.
 
@@ -187,6 +192,7 @@ def iter_chunks(
         start, stop: the frames to predict (the segment).
         chunk_frames: owned frames per chunk.
         source: name for error messages.
+        background: (H, W, 3) uint8 attached to every chunk, or None.
 
     Raises:
         VideoError naming `source` when the stream ends early or skips a frame.
@@ -215,7 +221,7 @@ def iter_chunks(
         first = held[0][0]
         images = np.stack([image for _, _, image in held])  # (n, H, W, 3)
         timestamps = np.array([ts for index, ts, _ in held if own_start <= index < own_stop], dtype=np.float64)
-        yield Chunk(own_start, own_stop, first, images, timestamps)
+        yield Chunk(own_start, own_stop, first, images, timestamps, background)
 
 
 def iter_segment_chunks(
@@ -225,11 +231,14 @@ def iter_segment_chunks(
     start: int = 0,
     stop: int | None = None,
     chunk_frames: int = 48,
+    background: bool = False,
 ) -> Iterator[Chunk]:
     """Decode the frames that [start, stop) needs and yield model-resolution chunks.
 
     Streaming: holds about one chunk of frames at a time, whatever the video's length.
-    Frames are decoded straight to model size, as featurize does for training.
+    Frames are decoded straight to model size, as featurize does for training. With
+    `background`, a first pass over the same frames estimates the segment's median
+    background (tracknet.background, as featurize does) and every chunk carries it.
 
     Args:
         source: local path or seekable binary file-like object.
@@ -243,8 +252,9 @@ def iter_segment_chunks(
     """
     stop = plan.frame_count if stop is None else stop
     lo, hi = plan.input_range(start, stop)
+    median = estimate_background(source, lo, hi, input_size) if background else None
     frames = ((frame.index, frame.timestamp_s, frame.image) for frame in iter_frames(source, lo, hi, input_size))
-    yield from iter_chunks(frames, plan, start, stop, chunk_frames, source_name(source))
+    yield from iter_chunks(frames, plan, start, stop, chunk_frames, source_name(source), median)
 
 
 def decode_to_source_fast(heatmap: np.ndarray, source_size: tuple[int, int], threshold: float) -> Detection:
@@ -338,21 +348,34 @@ class Predictor:
         x = torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32))
         return self.forward(x.to(self.device).contiguous(memory_format=self.memory_format))
 
-    def frames_to_input(self, images: np.ndarray, index: np.ndarray) -> torch.Tensor:
+    def frames_to_input(
+        self, images: np.ndarray, index: np.ndarray, background: np.ndarray | None = None
+    ) -> torch.Tensor:
         """Model input for windows of frames, built on the device from uint8.
 
         Equal, value for value, to stacking `to_model_input(images[index[b]])` (the
-        training path), but moves 4x fewer bytes and lands directly in the model's
-        memory format.
+        training path; with the background as one more frame after them), but moves 4x
+        fewer bytes and lands directly in the model's memory format.
 
         Args:
             images: (n, H, W, 3) uint8 RGB frames at model resolution.
             index: (B, frames_in) int indices into `images`, one row per window.
+            background: (H, W, 3) uint8 median frame for every window, or (B, H, W, 3) one per
+                window; required by (only) models with a background input.
 
         Returns:
-            (B, 3*frames_in, H, W) float32 in [0, 1] on the device.
+            (B, 3*frames_in (+3), H, W) float32 in [0, 1] on the device.
         """
-        gathered = torch.from_numpy(np.ascontiguousarray(images[index]))  # (B, F, H, W, 3) uint8
+        if self.config.background != (background is not None):
+            raise ValueError(
+                "this model needs the video's background frame" if self.config.background
+                else "this model takes no background frame"
+            )
+        windows = images[index]  # (B, F, H, W, 3) uint8
+        if background is not None:
+            backgrounds = np.broadcast_to(background.reshape(-1, 1, *windows.shape[2:]), (len(windows), 1, *windows.shape[2:]))
+            windows = np.concatenate([windows, backgrounds], axis=1)
+        gathered = torch.from_numpy(np.ascontiguousarray(windows))  # (B, F (+1), H, W, 3) uint8
         b, f, h, w, _ = gathered.shape
         nhwc = gathered.to(self.device).permute(0, 2, 3, 1, 4).reshape(b, h, w, 3 * f)  # channel = 3 * frame + rgb
         x = nhwc.permute(0, 3, 1, 2).contiguous(memory_format=self.memory_format)  # (B, 3F, H, W)
@@ -389,7 +412,7 @@ class Predictor:
         for batch_start in range(0, len(t0s), self.batch_size):
             batch_t0 = t0s[batch_start : batch_start + self.batch_size]
             index = np.stack([plan.input_frames(int(t0)) for t0 in batch_t0]) - chunk.first_frame  # (B, F)
-            heat = self.forward(self.frames_to_input(chunk.images, index))  # (B, O, H, W)
+            heat = self.forward(self.frames_to_input(chunk.images, index, chunk.background))  # (B, O, H, W)
             for i, t0 in enumerate(batch_t0):
                 for k in range(frames_out):
                     rel = int(t0) + k - chunk.own_start
@@ -428,7 +451,7 @@ class Predictor:
     ) -> Iterator[Chunk]:
         """Model-resolution chunks for frames [start, stop) of a video; see `iter_segment_chunks`."""
         return iter_segment_chunks(
-            source, self.plan(frame_count), self.input_size, start, stop, self.chunk_frames
+            source, self.plan(frame_count), self.input_size, start, stop, self.chunk_frames, self.config.background
         )
 
     def predict_video(

@@ -2,7 +2,8 @@
 
 `TrackNet()` with defaults is the paper's model: 3 RGB frames in (9 channels at
 288x512), 3 heatmaps out (MIMO), about 11.3M parameters. `width_mult` scales
-every layer's channels for small CPU variants.
+every layer's channels for small CPU variants. `background=True` adds TrackNetV3's
+background frame (tracknet.background) as 3 more input channels after the frames.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class ModelConfig:
     """Input height in pixels; a multiple of 8."""
     width: int = 512
     """Input width in pixels; a multiple of 8."""
+    background: bool = False
+    """Take the median background frame of the video as 3 more input channels, after the frames."""
 
     def __post_init__(self) -> None:
         if self.frames_in < 1 or self.frames_out < 1:
@@ -47,12 +50,12 @@ class ModelConfig:
 
     @property
     def in_channels(self) -> int:
-        return 3 * self.frames_in
+        return 3 * self.frames_in + (3 if self.background else 0)
 
     def channels(self, base: int) -> int:
         return max(1, round(base * self.width_mult))
 
-    def to_dict(self) -> dict[str, int | float]:
+    def to_dict(self) -> dict[str, int | float | bool]:
         return asdict(self)
 
 
@@ -120,6 +123,25 @@ class TrackNet(nn.Module):
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """Heatmaps in [0, 1]: (B, 3*frames_in, H, W) -> (B, frames_out, H, W) float32."""
         return torch.sigmoid(self(x).float())
+
+
+def load_widened(model: TrackNet, state: dict[str, torch.Tensor]) -> None:
+    """Load weights of a model with fewer input channels (e.g. before `background`).
+
+    The first convolution's weights for the new input channels start at zero, so the
+    widened model computes exactly what the old one did until training teaches it to
+    use them; every other tensor must match in shape.
+    """
+    first = "encoder.0.0.weight"
+    target = model.state_dict()
+    if first not in state or state[first].shape[1] > target[first].shape[1]:
+        raise ValueError(f"cannot widen: checkpoint's first conv is {tuple(state.get(first, torch.empty(0)).shape)}, "
+                         f"model's is {tuple(target[first].shape)}")
+    widened = dict(state)
+    weight = torch.zeros_like(target[first])
+    weight[:, : state[first].shape[1]] = state[first]
+    widened[first] = weight
+    model.load_state_dict(widened)
 
 
 def weighted_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -31,13 +31,16 @@ def window_samples(
     augment: AugmentConfig | None = None,
     rng: np.random.Generator | None = None,
     copies: int = 1,
+    backgrounds: Sequence[bytes] | None = None,
 ) -> dict[str, np.ndarray]:
     """Model samples from N window rows (columns as lists), optionally augmented.
 
     Each row gives `copies` samples (different random crops and flips when augmenting).
+    With `backgrounds` (one JPEG per row, for `ModelConfig.background`), the background
+    is cropped, flipped and jittered with its frames and follows them as 3 more channels.
 
     Returns:
-        inputs: (N * copies, 3F, h, w) uint8, to_model_input's layout times 255 (a quarter of
+        inputs: (N * copies, 3F (+3 with backgrounds), h, w) uint8, to_model_input's layout times 255 (a quarter of
             float32's bytes through Ray's object store; the trainer scales on its device);
         visible: (N * copies, F) int8;
         xy: (N * copies, F, 2) float32 in sample pixels, NaN where not visible.
@@ -46,18 +49,24 @@ def window_samples(
     if augment is not None and rng is None:
         rng = np.random.default_rng()
     inputs, shown, positions = [], [], []
-    for images, vis, xs, ys in zip(frames, visible, x, y):
+    for row, (images, vis, xs, ys) in enumerate(zip(frames, visible, x, y)):
         window = decode_window_frames(images)  # (F, H, W, 3)
         labels = np.asarray(vis, dtype=np.int8)
         xy = np.stack([np.asarray(xs, dtype=np.float32), np.asarray(ys, dtype=np.float32)], axis=-1)  # (F, 2)
+        frame_count = len(labels)
+        if backgrounds is not None:
+            # An extra ball-free frame, so every augmentation moves it exactly as the frames.
+            window = np.concatenate([window, decode_image(bytes(backgrounds[row]))[None]])
+            labels = np.append(labels, np.int8(0))
+            xy = np.concatenate([xy, np.full((1, 2), np.nan, np.float32)])
         for _ in range(copies):
             if augment is not None:
                 sample, sample_visible, sample_xy = augment_window(window, labels, xy, augment, rng)
             else:
                 sample, sample_visible, sample_xy = window, labels, xy
             inputs.append(_channels_first(sample))
-            shown.append(sample_visible)
-            positions.append(sample_xy)
+            shown.append(sample_visible[:frame_count])
+            positions.append(sample_xy[:frame_count])
     if not inputs:
         return {
             "inputs": np.zeros((0, 0, 0, 0), np.uint8),

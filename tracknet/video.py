@@ -65,6 +65,8 @@ def _open(source: VideoSource) -> av.container.InputContainer:
             raise VideoError(name, "file not found")
         if os.path.getsize(path) == 0:
             raise VideoError(name, "file is empty (0 bytes)")
+    else:
+        source.seek(0)  # a stream read before (probe, a background pass) is read again from its start
     try:
         container = av.open(source if not isinstance(source, os.PathLike) else os.fspath(source))
     except av.FFmpegError as exc:
@@ -120,6 +122,7 @@ def iter_frames(
     start: int = 0,
     stop: int | None = None,
     size: tuple[int, int] | None = None,
+    step: int = 1,
 ) -> Iterator[Frame]:
     """Decode frames [start, stop) in presentation order, one at a time.
 
@@ -134,6 +137,8 @@ def iter_frames(
         stop: one past the last frame index; None decodes to the end.
         size: (width, height) to resize to (area filter, before colour conversion
             for 4:2:0 video: see tracknet.preprocess), or None for the source size.
+        step: yield only frames start, start + step, ...; the others are decoded (the
+            codec needs them) but never converted, which is most of a frame's cost.
 
     Yields:
         Frame with image (H, W, 3) uint8 RGB.
@@ -143,6 +148,8 @@ def iter_frames(
     """
     if start < 0 or (stop is not None and stop < start):
         raise ValueError(f"invalid frame range [{start}, {stop})")
+    if step < 1:
+        raise ValueError(f"step must be >= 1, got {step}")
     name = source_name(source)
     container = _open(source)
     try:
@@ -156,7 +163,7 @@ def iter_frames(
         for index, pts_s, frame in frames:
             if stop is not None and index >= stop:
                 break
-            if index < start:
+            if index < start or (index - start) % step:
                 continue
             yield Frame(index=index, timestamp_s=pts_s, image=_to_rgb(frame, size))
     except av.FFmpegError as exc:

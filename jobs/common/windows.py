@@ -23,6 +23,10 @@ frames          list<binary>     frames_in JPEG images, RGB, width x height, in 
 visible         list<int8>       per frame: 1 when the ball is visible, else 0
 x, y            list<float32>    per frame: ball centre in MODEL pixels (pixel centres at
                                  integers); NaN when not visible
+background      binary (null)    JPEG of the median background of the window's segment
+                                 (tracknet.background), width x height; null unless featurized
+                                 with background=true. One value per segment, so parquet's
+                                 dictionary encoding stores it once per row group.
 split           (folder)         'train' or 'val', from the Hive folder `split=...`
 ==============  ===============  ==============================================================
 
@@ -40,7 +44,7 @@ from jobs.common import storage
 from jobs.common.storage import StorageConfig
 
 SCHEMA_NAME = "windows"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SPLITS = ("train", "val")
 _META_VERSION = b"tracknet.schema_version"
 _META_NAME = b"tracknet.schema"
@@ -58,6 +62,7 @@ WINDOW_SCHEMA = pa.schema(
         pa.field("visible", pa.list_(pa.int8()), nullable=False),
         pa.field("x", pa.list_(pa.float32()), nullable=False),
         pa.field("y", pa.list_(pa.float32()), nullable=False),
+        pa.field("background", pa.binary(), nullable=True),
         pa.field("split", pa.string(), nullable=False),
     ],
     metadata={_META_VERSION: str(SCHEMA_VERSION).encode(), _META_NAME: SCHEMA_NAME.encode()},
@@ -115,6 +120,7 @@ class WindowBatch:
         visible: np.ndarray,
         x: np.ndarray,
         y: np.ndarray,
+        background: bytes | None = None,
     ) -> None:
         """Add one window; sizes are (width, height); frames, visible, x, y have one entry per frame."""
         if not len(frames) == len(visible) == len(x) == len(y):
@@ -132,6 +138,7 @@ class WindowBatch:
         columns["visible"].append(np.asarray(visible, dtype=np.int8))
         columns["x"].append(np.asarray(x, dtype=np.float32))
         columns["y"].append(np.asarray(y, dtype=np.float32))
+        columns["background"].append(background)
         self._lengths.append(len(frames))
 
     def to_table(self) -> pa.Table:

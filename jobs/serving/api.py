@@ -33,6 +33,7 @@ from jobs.serving.config import ServeConfig
 from jobs.serving.payloads import RequestError, decode_images, read_images, read_video
 from jobs.serving.streams import StreamBuffers, StreamFrameError, StreamLimitError, UnknownStreamError
 from jobs.serving.tracker import ModelInfo, VideoResult, Window, WindowResult
+from tracknet.background import median_background
 from tracknet.errors import VideoError
 from tracknet.heatmap import Detection
 from tracknet.inference import FrameDetections
@@ -206,7 +207,9 @@ class TrackingAPI:
         self.model = model
         self.config = config
         self.limits = config.limits
-        self.streams = StreamBuffers(model.frames_in, config.streams.max_streams, config.streams.ttl_s)
+        self.streams = StreamBuffers(
+            model.frames_in, config.streams.max_streams, config.streams.ttl_s, background=model.background
+        )
         self.requests: Counter[str] = Counter()
         self.batch_size_counts: Counter[int] = Counter()
 
@@ -276,7 +279,10 @@ class TrackingAPI:
             frames, source_size = await asyncio.to_thread(self._to_model_frames, blobs, "images")
         except RequestError as exc:
             raise self._refuse(route, exc) from exc
-        result = await self._track(Window(frames, source_size))
+        # A lone window has no history: its own frames' median stands in for the background
+        # (the moving shuttle is in a different place in each, so it drops out).
+        background = median_background(frames) if self.model.background else None
+        result = await self._track(Window(frames, source_size, background))
         first = self.model.frames_in - self.model.frames_out  # images before the predicted ones are context
         self._count(route, 200)
         return {
@@ -321,7 +327,7 @@ class TrackingAPI:
             raise HTTPException(404, exc.args[0]) from exc
         except (RequestError, StreamFrameError) as exc:
             raise self._refuse(route, exc) from exc
-        result = await self._track(Window(pushed.images, pushed.source_size))
+        result = await self._track(Window(pushed.images, pushed.source_size, pushed.background))
         self._count(route, 200)
         return {
             **_position(pushed.frame, result.detections[-1]),

@@ -8,7 +8,11 @@ run on the window that ends with the newest frame. The rules, also in the README
   has been idle (no frame, no creation) for `ttl_s` is refused (`UnknownStreamError`, 404);
 - at most `max_streams` are open; `create` beyond that is refused (`StreamLimitError`,
   429) until one is deleted or expires;
-- every frame of a stream has the size of its first frame (`StreamFrameError`, 400).
+- every frame of a stream has the size of its first frame (`StreamFrameError`, 400);
+- for a model with a background input, a stream's background is the median of up to
+  `BACKGROUND_SAMPLES` of its frames, one every `BACKGROUND_STEP`, the most recent kept
+  (the last ~20 s at 30 fps): recent enough to follow the broadcast, long enough that the
+  moving shuttle is not in it. Until the stream has several samples the shuttle may be.
 
 Not thread-safe by design: the ingress only touches it from its event loop.
 """
@@ -22,6 +26,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
+from tracknet.background import BACKGROUND_SAMPLES, median_background
+
+BACKGROUND_STEP = 10
+"""Frames between a stream's background samples (the median is recomputed at each)."""
 
 
 class UnknownStreamError(KeyError):
@@ -42,6 +51,8 @@ class _Stream:
     frames: deque[np.ndarray]
     last_seen_s: float
     frames_seen: int = 0
+    samples: deque[np.ndarray] | None = None
+    background: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,8 @@ class StreamWindow:
     first window repeats its edge frame)."""
     source_size: tuple[int, int]
     """(width, height) of the stream's frames."""
+    background: np.ndarray | None = None
+    """(H, W, 3) uint8 median of the stream's sampled frames, when the buffers keep one."""
 
 
 class StreamBuffers:
@@ -66,12 +79,19 @@ class StreamBuffers:
         max_streams: most open streams.
         ttl_s: idle time after which a stream is forgotten.
         clock: monotonic seconds (injectable for tests).
+        background: keep each stream's background (for models with a background input).
     """
 
     def __init__(
-        self, frames_in: int, max_streams: int, ttl_s: float, clock: Callable[[], float] = time.monotonic
+        self,
+        frames_in: int,
+        max_streams: int,
+        ttl_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        background: bool = False,
     ) -> None:
         self.frames_in = frames_in
+        self.background = background
         self.max_streams = max_streams
         self.ttl_s = ttl_s
         self.clock = clock
@@ -90,7 +110,8 @@ class StreamBuffers:
                 f"until an idle one expires ({self.ttl_s:g} s)"
             )
         stream_id = uuid.uuid4().hex
-        self._streams[stream_id] = _Stream(None, deque(maxlen=self.frames_in), self.clock())
+        samples = deque(maxlen=BACKGROUND_SAMPLES) if self.background else None
+        self._streams[stream_id] = _Stream(None, deque(maxlen=self.frames_in), self.clock(), samples=samples)
         return stream_id
 
     def delete(self, stream_id: str) -> None:
@@ -121,12 +142,15 @@ class StreamBuffers:
             )
         stream.source_size = source_size
         stream.frames.append(image)
+        if stream.samples is not None and stream.frames_seen % BACKGROUND_STEP == 0:
+            stream.samples.append(image)
+            stream.background = median_background(stream.samples)
         stream.frames_seen += 1
         stream.last_seen_s = self.clock()
         self._streams.move_to_end(stream_id)
         held = list(stream.frames)
         padded = [held[0]] * (self.frames_in - len(held)) + held
-        return StreamWindow(stream.frames_seen - 1, np.stack(padded), source_size)
+        return StreamWindow(stream.frames_seen - 1, np.stack(padded), source_size, stream.background)
 
     def _expire(self) -> None:
         deadline = self.clock() - self.ttl_s

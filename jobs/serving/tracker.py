@@ -63,6 +63,11 @@ class ModelInfo:
         return int(self.model_config["frames_in"])
 
     @property
+    def background(self) -> bool:
+        """The model takes a background frame besides its frames."""
+        return bool(self.model_config.get("background", False))
+
+    @property
     def frames_out(self) -> int:
         return int(self.model_config["frames_out"])
 
@@ -89,6 +94,8 @@ class Window:
     """(frames_in, H, W, 3) uint8 RGB at model resolution, time order."""
     source_size: tuple[int, int]
     """(width, height) of the frames the client sent; positions are returned in these pixels."""
+    background: np.ndarray | None = None
+    """(H, W, 3) uint8 median background, for (and only for) models with a background input."""
 
 
 @dataclass(frozen=True)
@@ -170,9 +177,13 @@ class BallTracker:
         frames_in = predictor.config.frames_in
         images = np.concatenate([window.images for window in windows])  # (B * frames_in, H, W, 3)
         index = np.arange(len(images)).reshape(len(windows), frames_in)  # (B, frames_in)
+        backgrounds = np.stack([window.background for window in windows]) if predictor.config.background else None
         heat = np.concatenate(
             [
-                predictor.forward(predictor.frames_to_input(images, index[start : start + predictor.batch_size]))
+                predictor.forward(predictor.frames_to_input(
+                    images, index[start : start + predictor.batch_size],
+                    None if backgrounds is None else backgrounds[start : start + predictor.batch_size],
+                ))
                 for start in range(0, len(windows), predictor.batch_size)
             ]
         )  # (B, frames_out, H, W)

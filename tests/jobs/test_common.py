@@ -39,12 +39,19 @@ def test_yaml_and_overrides(tmp_path):
     assert parse_args(Example, ["--config", str(path), "batch_size=2"]).batch_size == 2
 
 
+@pytest.mark.parametrize("text,value", [("1e-4", 1e-4), ("-2.5E3", -2500.0), ("3e+2", 300.0), ("0.0003", 3e-4)])
+def test_exponent_floats_without_a_point_are_floats(text, value):
+    # YAML 1.1 reads 1e-4 as a string; `learning_rate=1e-4` must still work.
+    assert load_config(Example, None, [f"threshold={text}"]).threshold == value
+
+
 @pytest.mark.parametrize(
     "text,overrides,message",
     [
         ("bogus: 1\n", [], "unknown key 'bogus'"),
         ("storage:\n  nope: 1\n", [], "unknown key 'storage.nope'"),
         ("batch_size: many\n", [], "batch_size must be int"),
+        ("threshold: 1e-4x\n", [], "threshold must be float"),
         ("", ["batch_size=0"], "batch_size must be >= 1"),
         ("", ["device=tpu"], "device must be one of"),
         ("", ["nonsense"], "expected key=value"),

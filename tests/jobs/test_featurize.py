@@ -17,6 +17,7 @@ from jobs.common.config import load_config
 from jobs.common.storage import StorageConfig
 from jobs.common.windows import SCHEMA_VERSION, WindowsError, check_split, split_uri
 from jobs.featurize import FeaturizeConfig, SplitConfig, assign_splits
+from tracknet.background import estimate_background
 from tracknet.labels import read_labels
 from tracknet.preprocess import decode_image, encode_jpeg, scale_xy
 from tracknet.synth import SynthConfig, write_clip
@@ -104,6 +105,7 @@ def test_featurize_local_counts_labels_frames_and_summary(ray_local, clips, tmp_
         assert image.shape == (MODEL[1], MODEL[0], 3)
         np.testing.assert_array_equal(image, decode_image(encode_jpeg(expected, 90)))
     assert (row["source_width"], row["source_height"], row["width"], row["height"]) == (*SOURCE, *MODEL)
+    assert windows["background"].isna().all()  # only featurize with background=true stores one
 
     schema = check_split(str(out), "train")
     assert schema.metadata[b"tracknet.schema_version"] == str(SCHEMA_VERSION).encode()
@@ -123,6 +125,21 @@ def test_stride_and_segments_give_the_formula(ray_local, clips, tmp_path):
     assert not windows.duplicated(["video_id", "start_frame"]).any()
     assert set(windows["start_frame"] % 2) == {0}
     check_labels_match(windows, clips)
+
+
+def test_background_frames_are_each_segments_median(ray_local, clips, tmp_path):
+    # 10-frame segments: each decode task takes the median of its own frames, as jobs.infer does.
+    featurize.run(config_for(str(clips), str(tmp_path / "f"), "background=true", "segment_frames=10"))
+    windows = read_windows(str(tmp_path / "f"))
+    rally = windows[windows["video_id"] == "season=2024/rally_c"].sort_values("start_frame")
+    path = clips / "season=2024/rally_c.mp4"
+    # Segments of 10 frames hold 8 windows each: starts 0-7 read frames [0, 10), 8-15 read [8, 18), ...
+    for first in (0, 8, 16):
+        rows = rally[(rally["start_frame"] >= first) & (rally["start_frame"] < first + 8)]
+        assert rows["background"].nunique() == 1  # one background per segment
+        expected = decode_image(encode_jpeg(estimate_background(path, first, first + 10, MODEL), 90))
+        np.testing.assert_array_equal(decode_image(rows["background"].iloc[0]), expected)
+    assert windows.groupby("video_id")["background"].nunique().min() >= 3  # ... and segments differ
 
 
 def test_bad_label_and_corrupt_video_are_reported_and_the_rest_goes_on(ray_local, clips, tmp_path, capsys):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -243,3 +244,28 @@ def test_local_end_to_end(ray_local, tmp_path, capsys):
     assert summary.set_index("video_id")["frames"].to_dict() == counts
     assert (summary["detected_frames"] <= summary["frames"]).all()
     assert pq.read_schema(summary_file).metadata[b"schema"] == b"tracknet.run_summary"
+
+
+def test_background_model_takes_each_segments_median(ray_local, tmp_path):
+    """A model with a background input: every segment's frames are predicted with that segment's
+    median frame, exactly as the in-process Predictor does for the same frame range."""
+    videos = tmp_path / "videos"
+    make_clip(videos / "rally.mp4", frames=40, seed=5)
+    torch.manual_seed(1)
+    model = tmp_path / "background.pt"
+    save_checkpoint(model, TrackNet(dataclasses.replace(TINY_MODEL, background=True)), name="tiny-background")
+    out = tmp_path / "out"
+    # Under the untrained model's heat of ~0.5, so there are blobs to compare.
+    report = run_inference(infer_config(str(videos), str(out), str(model), "segment_frames=24", "threshold=0.45"))
+    assert report.count("ok") == 1
+    found = read_predictions(str(out)).sort_values("frame")
+    assert found["raw_visible"].any()
+
+    predictor = Predictor(str(model), "cpu", batch_size=4, threshold=0.45)
+    source = str(videos / "rally.mp4")
+    for start, stop in ((0, 24), (24, 40)):  # segments: whole chunks of chunk_frames=12
+        want = predictor.predict_video(source, 40, (160, 96), start, stop)
+        got = found[(found["frame"] >= start) & (found["frame"] < stop)]
+        np.testing.assert_array_equal(got["raw_visible"], want.visible)
+        np.testing.assert_allclose(got["raw_x"].fillna(-1), np.nan_to_num(want.x, nan=-1), atol=1e-2)
+        np.testing.assert_allclose(got["score"], want.score, atol=1e-5)  # actors sum in another order

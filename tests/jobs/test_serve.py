@@ -26,7 +26,7 @@ import requests
 from jobs.common.config import ConfigError, load_config
 from jobs.serve import APP_NAME, EXIT_USAGE, app_builder, build_app, main
 from jobs.serving.config import ServeConfig
-from jobs.serving.streams import StreamBuffers, StreamFrameError, StreamLimitError, UnknownStreamError
+from jobs.serving.streams import BACKGROUND_STEP, StreamBuffers, StreamFrameError, StreamLimitError, UnknownStreamError
 from tracknet.checkpoint import load_checkpoint, save_checkpoint
 from tracknet.heatmap import Detection, decode_to_source
 from tracknet.inference import Predictor
@@ -198,6 +198,18 @@ def test_stream_buffers_window_padding_and_size():
     assert fourth.frame == 3 and [int(f[0, 0, 0]) for f in fourth.images] == [1, 2, 3]
     with pytest.raises(StreamFrameError, match="8x6"):
         streams.push(stream_id, frames[0], (16, 12))
+
+
+def test_stream_buffers_keep_a_background_of_sampled_frames():
+    streams = StreamBuffers(frames_in=3, max_streams=1, ttl_s=10, background=True)
+    stream_id = streams.create()
+    frames = [np.full((2, 2, 3), i, np.uint8) for i in range(2 * BACKGROUND_STEP + 1)]
+    pushed = [streams.push(stream_id, frame, (8, 6)) for frame in frames]
+    # Frame 0 is the first sample; frames 10 and 20 join it: the median of 0, 10, 20 is 10.
+    assert int(pushed[0].background[0, 0, 0]) == 0 and int(pushed[BACKGROUND_STEP - 1].background[0, 0, 0]) == 0
+    assert int(pushed[-1].background[0, 0, 0]) == BACKGROUND_STEP
+    plain = StreamBuffers(frames_in=3, max_streams=1, ttl_s=10)
+    assert plain.push(plain.create(), frames[0], (8, 6)).background is None
 
 
 def test_stream_buffers_expire_and_are_bounded():

@@ -14,7 +14,8 @@ from jobs.common.config import load_config
 from jobs.common.storage import StorageConfig
 from jobs.featurize import FeaturizeConfig
 from jobs.train import TrainConfig, check_windows_match_model
-from tracknet.checkpoint import load_checkpoint
+from tracknet.checkpoint import load_checkpoint, save_checkpoint
+from tracknet.model import ModelConfig, TrackNet
 from tracknet.synth import SynthConfig, write_clip
 
 REPO = Path(__file__).resolve().parents[2]
@@ -101,6 +102,34 @@ def test_windows_must_match_the_model():
     check_windows_match_model({"config": {"width": 96, "height": 64, "frames_in": 3}}, config)
     with pytest.raises(ValueError, match="width=512, but model.width=96"):
         check_windows_match_model({"config": {"width": 512, "height": 64, "frames_in": 3}}, config)
+    background = tiny_train_config("unused", "model.background=true")
+    check_windows_match_model({"config": {"width": 96, "height": 64, "frames_in": 3, "background": True}}, background)
+    with pytest.raises(ValueError, match="without background frames, but model.background=true"):
+        check_windows_match_model({"config": {"width": 96, "height": 64, "frames_in": 3}}, background)
+
+
+def test_init_from_widens_a_trained_model_to_take_the_background(ray_local, tmp_path):
+    windows = str(tmp_path / "features")
+    featurize_clips(tmp_path, windows, "background=true")
+    torch.manual_seed(3)
+    plain = TrackNet(ModelConfig(width_mult=0.125, height=64, width=96))
+    save_checkpoint(tmp_path / "plain.pt", plain, name="plain")
+    # A rate too small to move the weights: what comes out is what the run started from.
+    report = train.run(tiny_train_config(
+        windows, "model.background=true", f"init_from={tmp_path / 'plain.pt'}", "epochs=1", "learning_rate=1e-12",
+        f"storage_path={tmp_path / 'runs'}", f"output={tmp_path / 'models'}", "run_name=widened",
+    ))
+    widened = load_checkpoint(report.model_uri).model
+    assert widened.config.background and widened.config.in_channels == 12
+    started = dict(plain.named_parameters())
+    for name, value in widened.named_parameters():
+        if name == "encoder.0.0.weight":
+            torch.testing.assert_close(value[:, :9], started[name], atol=1e-6, rtol=0)
+            assert value[:, 9:].abs().max() < 1e-6  # the background's channels start at zero
+        else:
+            torch.testing.assert_close(value, started[name], atol=1e-6, rtol=0)
+    with pytest.raises(FileNotFoundError, match="missing.pt: cannot read the init_from checkpoint"):
+        train.run(tiny_train_config(windows, "model.background=true", f"init_from={tmp_path / 'missing.pt'}"))
 
 
 @pytest.mark.parametrize(

@@ -143,6 +143,29 @@ def test_window_samples_match_to_model_input_and_augment_shapes():
     assert augmented["xy"].shape == (6, 3, 2) and augmented["visible"].shape == (6, 3)
 
 
+def test_window_samples_move_the_background_exactly_as_the_frames():
+    frames = window_with_dots(XY, VISIBLE)
+    images = [encode_jpeg(f, 95) for f in frames]
+    x = [float(v) if s else float("nan") for v, s in zip(XY[:, 0], VISIBLE)]
+    y = [float(v) if s else float("nan") for v, s in zip(XY[:, 1], VISIBLE)]
+    background = encode_jpeg(window_with_dots(XY, np.zeros(3, np.int8))[0], 95)
+    plain = window_samples([images], [VISIBLE.tolist()], [x], [y], backgrounds=[background])
+    assert plain["inputs"].shape == (1, 12, H, W)
+    expected = to_model_input([*decode_window_frames(images), decode_window_frames([background])[0]])
+    np.testing.assert_array_equal(plain["inputs"][0] / np.float32(255), expected)
+    assert plain["visible"].shape == (1, 3) and plain["xy"].shape == (1, 3, 2)  # labels of the frames only
+    # Frames equal to their background: any crop, flip and jitter must keep them equal.
+    same = [background] * 3
+    augmented = window_samples([same], [VISIBLE.tolist()], [x], [y], AugmentConfig(crop_width=32, crop_height=32),
+                               np.random.default_rng(0), copies=8, backgrounds=[background])
+    assert augmented["inputs"].shape == (8, 12, 32, 32)
+    for sample in augmented["inputs"]:
+        for k in range(3):
+            np.testing.assert_array_equal(sample[3 * k : 3 * k + 3], sample[9:12])
+    assert len({sample.tobytes() for sample in augmented["inputs"]}) > 1  # the draws did differ
+    np.testing.assert_array_equal(augmented["visible"], np.tile(VISIBLE, (8, 1)))
+
+
 def test_heatmap_confusion_scores_perfect_and_wrong_predictions():
     xy = torch.tensor([[[20.0, 30.0], [24.0, 31.0], [0.0, 0.0]]])
     visible = torch.tensor([[1, 1, 0]])

@@ -1,11 +1,18 @@
 import io
 
+import numpy as np
 import pytest
 import torch
 
 from tracknet.checkpoint import load_checkpoint, save_checkpoint
 from tracknet.errors import CheckpointError
-from tracknet.model import ModelConfig, TrackNet, count_parameters, weighted_bce
+from tracknet.model import (
+    ModelConfig,
+    TrackNet,
+    count_parameters,
+    load_widened,
+    weighted_bce,
+)
 
 
 def test_default_is_tracknetv2_size():
@@ -105,3 +112,20 @@ def test_corrupt_checkpoint_names_file(tmp_path, content):
 def test_checkpoint_metadata_must_be_json(tmp_path):
     with pytest.raises(ValueError, match="JSON"):
         save_checkpoint(tmp_path / "m.pt", TrackNet(width_mult=0.125, height=32, width=32), {"x": object()})
+
+
+def test_widening_adds_background_channels_that_start_at_zero():
+    torch.manual_seed(0)
+    plain = TrackNet(ModelConfig(width_mult=0.125, height=32, width=48)).eval()
+    widened = TrackNet(ModelConfig(width_mult=0.125, height=32, width=48, background=True)).eval()
+    assert widened.config.in_channels == 12
+    load_widened(widened, plain.state_dict())
+    frames = torch.rand(2, 9, 32, 48)
+    with torch.no_grad():  # whatever the background, the widened model answers as the plain one
+        np.testing.assert_allclose(
+            widened(torch.cat([frames, torch.rand(2, 3, 32, 48)], 1)).numpy(), plain(frames).numpy(), atol=1e-6
+        )
+    with pytest.raises(ValueError, match="cannot widen"):
+        load_widened(plain, widened.state_dict())
+    with pytest.raises(RuntimeError):  # any other shape must match
+        load_widened(widened, TrackNet(ModelConfig(width_mult=0.25, height=32, width=48)).state_dict())
