@@ -22,16 +22,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import requests
+import torch
 
 from jobs.common.config import ConfigError, load_config
 from jobs.serve import APP_NAME, EXIT_USAGE, app_builder, build_app, main
 from jobs.serving.config import ServeConfig
 from jobs.serving.streams import BACKGROUND_STEP, StreamBuffers, StreamFrameError, StreamLimitError, UnknownStreamError
+from tracknet.background import median_background
 from tracknet.checkpoint import load_checkpoint, save_checkpoint
 from tracknet.heatmap import Detection, decode_to_source
 from tracknet.inference import Predictor
 from tracknet.labels import write_tracknet_csv
-from tracknet.model import TrackNet
+from tracknet.model import TrackNet, load_widened
 from tracknet.preprocess import decode_image, encode_jpeg, resize_frame, to_model_input
 from tracknet.synth import SynthConfig, write_clip
 from tracknet.video import probe, read_frames
@@ -404,3 +406,54 @@ def test_concurrent_clients_are_all_answered_correctly(server, pngs, reference):
     assert max(batch_sizes) > 1  # requests from different clients shared model batches
     counts = requests.get(f"{server}/v1/stats", timeout=TIMEOUT_S).json()["batch_size_counts"]
     assert sum(counts.values()) >= clients * per_client
+
+
+def test_background_model_gets_its_background_on_every_route(server, model_path, pngs, clip, tmp_path):
+    """A second app serves a model with a background input: a lone window uses its own frames'
+    median, a stream the median of its sampled frames, a clip the clip's median."""
+    from ray import serve
+
+    loaded = load_checkpoint(model_path)
+    widened = TrackNet(dataclasses.replace(loaded.model.config, background=True))
+    load_widened(widened, loaded.model.state_dict())
+    with torch.no_grad():  # as if trained: the background now changes the answers
+        widened.encoder[0][0].weight[:, 9:] = 0.2 * widened.encoder[0][0].weight[:, 3:6]
+    path = tmp_path / "background.pt"
+    save_checkpoint(path, widened, name="synthetic-background")
+    config = load_config(ServeConfig, CONF, [f"model={path}", "device=cpu", "cpus_per_replica=0.5", "ingress.cpus=0"])
+    serve.run(build_app(config), name="background", route_prefix="/background")
+    url = f"{server}/background"
+    reference = Predictor(path, device="cpu", batch_size=1)
+    frames = [resize_frame(decode_image(png), reference.input_size) for png in pngs]
+
+    def heat(window: list[np.ndarray], background: np.ndarray) -> np.ndarray:
+        return reference.heatmaps(to_model_input([*window, background])[None])[0]
+
+    def want(window: list[np.ndarray], background: np.ndarray) -> list[Detection]:
+        return [decode_to_source(h, SOURCE_SIZE, reference.threshold) for h in heat(window, background)]
+
+    try:
+        response = requests.post(f"{url}/v1/track/frames", timeout=TIMEOUT_S, **multipart("images", pngs[3:6]))
+        assert response.status_code == 200, response.text
+        lone = want(frames[3:6], median_background(frames[3:6]))
+        # The background does change the answer.
+        assert np.abs(heat(frames[3:6], median_background(frames[3:6])) - heat(frames[3:6], frames[0])).max() > 0.01
+        for got, expected in zip(response.json()["frames"], lone, strict=True):
+            assert_position(got, expected)
+
+        stream = requests.post(f"{url}/v1/track/stream", timeout=TIMEOUT_S).json()["stream_id"]
+        for n in range(CLIP_FRAMES):
+            answer = requests.post(f"{url}/v1/track/stream/{stream}", timeout=TIMEOUT_S,
+                                   **multipart("image", [pngs[n]])).json()
+        sampled = median_background(frames[: CLIP_FRAMES : BACKGROUND_STEP])
+        assert_position(answer, want(frames[CLIP_FRAMES - 3 :], sampled)[-1])
+
+        info = probe(clip)
+        video = reference.predict_video(clip, info.frame_count, SOURCE_SIZE)
+        response = requests.post(f"{url}/v1/track/video", files={"video": ("rally.mp4", clip.read_bytes(), "video/mp4")},
+                                 timeout=TIMEOUT_S)
+        assert response.status_code == 200, response.text
+        for i, got in enumerate(response.json()["frames"]):
+            assert_position(got, Detection(bool(video.visible[i]), video.x[i], video.y[i], float(video.score[i])))
+    finally:
+        serve.delete("background")
