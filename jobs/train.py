@@ -54,13 +54,7 @@ from tracknet.augment import AugmentConfig
 from tracknet.checkpoint import load_checkpoint, save_checkpoint
 from tracknet.heatmap import render_targets
 from tracknet.metrics import Confusion
-from tracknet.model import (
-    ModelConfig,
-    TrackNet,
-    count_parameters,
-    load_widened,
-    weighted_bce,
-)
+from tracknet.model import ModelConfig, TrackNet, count_parameters, load_widened, weighted_bce
 from tracknet.training import heatmap_confusion, window_samples
 
 log = logging.getLogger("jobs.train")

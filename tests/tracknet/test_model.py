@@ -6,13 +6,7 @@ import torch
 
 from tracknet.checkpoint import load_checkpoint, save_checkpoint
 from tracknet.errors import CheckpointError
-from tracknet.model import (
-    ModelConfig,
-    TrackNet,
-    count_parameters,
-    load_widened,
-    weighted_bce,
-)
+from tracknet.model import ModelConfig, TrackNet, count_parameters, load_widened, weighted_bce
 
 
 def test_default_is_tracknetv2_size():
