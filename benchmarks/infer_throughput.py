@@ -13,7 +13,8 @@ On one synthetic clip (tracknet.synth), one model and this machine, prints:
   `--actors` processes of `--threads` torch threads at once, as the job's actors run;
 - naive frames/s: the plain loop in one process (torch's default threads: all cores):
   decode one frame at a time, `model.predict` (eager, fp32, default layout) at batch
-  size 1 on each triplet of frames, `decode_to_source`;
+  size 1 on each triplet of frames, `decode_to_source` (for a model with a background
+  input, the clip's median frame first, `estimate_background`, timed too);
 - peak memory (PSS summed over the job's whole process tree: driver, Ray, workers) of
   `python -m jobs.infer` on a short clip and on one 3x longer.
 
@@ -53,6 +54,7 @@ sys.path.insert(0, str(REPO))
 from benchmarks.report import print_table  # noqa: E402
 from jobs.common.config import load_config  # noqa: E402
 from jobs.infer import InferConfig, run_inference  # noqa: E402
+from tracknet.background import estimate_background, median_background  # noqa: E402
 from tracknet.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from tracknet.heatmap import decode_to_source  # noqa: E402
 from tracknet.inference import Predictor  # noqa: E402
@@ -94,8 +96,10 @@ def _model_only_worker(model: Path, clip: Path, args: argparse.Namespace, barrie
     images = np.stack([f.image for f in iter_frames(clip, 0, frames, predictor.input_size)])
     plan = predictor.plan(frames)
     index = np.stack([plan.input_frames(int(t0)) for t0 in plan.windows_for(0, frames)])  # (windows, frames_in)
+    background = median_background(images) if predictor.config.background else None
     batches = [  # model inputs built before timing, in the model's memory format
-        predictor.frames_to_input(images, index[i : i + args.batch_size]) for i in range(0, len(index), args.batch_size)
+        predictor.frames_to_input(images, index[i : i + args.batch_size], background)
+        for i in range(0, len(index), args.batch_size)
     ]
     predictor.forward(batches[0])  # warm-up
     barrier.wait()
@@ -129,8 +133,9 @@ def naive(model: Path, clip: Path, frames: int) -> float:
     info = probe(clip)
     frames = min(frames, info.frame_count)
     source_size = (info.width, info.height)
-    net.predict(torch.zeros(1, 3 * config.frames_in, config.height, config.width))  # warm-up
+    net.predict(torch.zeros(1, config.in_channels, config.height, config.width))  # warm-up
     start = time.perf_counter()
+    background = [estimate_background(clip, 0, frames, size)] if config.background else []
     window: list[np.ndarray] = []
     positions = []
     for frame in iter_frames(clip, 0, frames):
@@ -138,7 +143,7 @@ def naive(model: Path, clip: Path, frames: int) -> float:
         if len(window) == config.frames_in or frame.index == frames - 1:
             while len(window) < config.frames_in:
                 window.append(window[-1])
-            heat = net.predict(torch.from_numpy(to_model_input(window))[None])[0].numpy()  # (frames_out, H, W)
+            heat = net.predict(torch.from_numpy(to_model_input(window + background))[None])[0].numpy()  # (O, H, W)
             positions += [decode_to_source(h, source_size) for h in heat]
             window = []
     return frames / (time.perf_counter() - start)

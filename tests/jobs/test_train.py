@@ -153,7 +153,7 @@ def test_missing_windows_exit_2(ray_local, tmp_path, capsys):
 
 
 def test_conf_files_map_onto_config():
-    for name in ("train.yaml", "train_badminton.yaml"):
+    for name in ("train.yaml", "train_badminton.yaml", "train_badminton_bg.yaml"):
         config = load_config(TrainConfig, REPO / "conf" / name)
         assert (config.model.height, config.model.width) == (288, 512)
         assert config.augment.crops and config.model.frames_in == 3
