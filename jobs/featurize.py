@@ -48,9 +48,9 @@ from jobs.common.config import ConfigError, parse_args
 from jobs.common.ray_env import init_ray
 from jobs.common.storage import StorageConfig
 from jobs.common.windows import PARQUET_COMPRESSION, SCHEMA_VERSION, WINDOW_SCHEMA, WindowBatch, windows_uri
+from tracknet.background import estimate_background
 from tracknet.errors import LabelError, TrackNetError, VideoError
 from tracknet.labels import read_labels, validate_labels
-from tracknet.background import estimate_background
 from tracknet.preprocess import encode_jpeg, scale_xy
 from tracknet.video import iter_frames, probe
 

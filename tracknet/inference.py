@@ -372,8 +372,9 @@ class Predictor:
                 else "this model takes no background frame"
             )
         windows = images[index]  # (B, F, H, W, 3) uint8
-        if background is not None:
-            backgrounds = np.broadcast_to(background.reshape(-1, 1, *windows.shape[2:]), (len(windows), 1, *windows.shape[2:]))
+        if background is not None:  # one more frame per window, shared or its own
+            frame_shape = windows.shape[2:]
+            backgrounds = np.broadcast_to(background.reshape(-1, 1, *frame_shape), (len(windows), 1, *frame_shape))
             windows = np.concatenate([windows, backgrounds], axis=1)
         gathered = torch.from_numpy(np.ascontiguousarray(windows))  # (B, F (+1), H, W, 3) uint8
         b, f, h, w, _ = gathered.shape

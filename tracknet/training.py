@@ -49,14 +49,14 @@ def window_samples(
     if augment is not None and rng is None:
         rng = np.random.default_rng()
     inputs, shown, positions = [], [], []
-    for row, (images, vis, xs, ys) in enumerate(zip(frames, visible, x, y)):
+    for images, vis, xs, ys, background in zip(frames, visible, x, y, backgrounds or [None] * len(frames)):
         window = decode_window_frames(images)  # (F, H, W, 3)
         labels = np.asarray(vis, dtype=np.int8)
         xy = np.stack([np.asarray(xs, dtype=np.float32), np.asarray(ys, dtype=np.float32)], axis=-1)  # (F, 2)
         frame_count = len(labels)
-        if backgrounds is not None:
+        if background is not None:
             # An extra ball-free frame, so every augmentation moves it exactly as the frames.
-            window = np.concatenate([window, decode_image(bytes(backgrounds[row]))[None]])
+            window = np.concatenate([window, decode_image(bytes(background))[None]])
             labels = np.append(labels, np.int8(0))
             xy = np.concatenate([xy, np.full((1, 2), np.nan, np.float32)])
         for _ in range(copies):
