@@ -1,7 +1,8 @@
 """Inference throughput and memory: jobs.infer end to end vs model-only vs a naive loop.
 
     python benchmarks/infer_throughput.py [--model PATH] [--frames 1800] [--width 1280 --height 720]
-        [--precision bf16] [--batch-size 1] [--actors 2] [--threads 1] [--memory-frames 300] [--out DIR]
+        [--precision bf16] [--batch-size 1] [--actors 2] [--threads 1] [--no-flip-tta] [--memory-frames 300]
+        [--out DIR]
 
 On one synthetic clip (tracknet.synth), one model and this machine, prints:
 
@@ -17,6 +18,9 @@ On one synthetic clip (tracknet.synth), one model and this machine, prints:
   input, the clip's median frame first, `estimate_background`, timed too);
 - peak memory (PSS summed over the job's whole process tree: driver, Ray, workers) of
   `python -m jobs.infer` on a short clip and on one 3x longer.
+
+The three throughputs do the same work per window: with flip_tta (on, as conf/infer.yaml
+ships it; `--no-flip-tta` turns it off), the mirrored pass as well.
 
 Defaults are the configuration measured best on a 2-core CPU: two single-threaded
 model actors (no OpenMP barriers to stall when decode tasks share the cores), bf16
@@ -91,7 +95,9 @@ def make_clip(path: Path, frames: int, args: argparse.Namespace) -> Path:
 def _model_only_worker(model: Path, clip: Path, args: argparse.Namespace, barrier, results) -> None:
     """One model process: build its batches, wait for the others, time the forward passes."""
     torch.set_num_threads(args.threads)
-    predictor = Predictor(load_checkpoint(model), "cpu", batch_size=args.batch_size, precision=args.precision)
+    predictor = Predictor(
+        load_checkpoint(model), "cpu", batch_size=args.batch_size, precision=args.precision, flip_tta=args.flip_tta
+    )
     frames = min(probe(clip).frame_count, args.rate_frames)
     images = np.stack([f.image for f in iter_frames(clip, 0, frames, predictor.input_size)])
     plan = predictor.plan(frames)
@@ -125,7 +131,7 @@ def model_only(model: Path, clip: Path, args: argparse.Namespace) -> float:
     return sum(rates)
 
 
-def naive(model: Path, clip: Path, frames: int) -> float:
+def naive(model: Path, clip: Path, frames: int, flip_tta: bool) -> float:
     """frames/s of the plain loop: decode one frame at a time, eager fp32 model at batch 1, decode heatmaps."""
     net = load_checkpoint(model).model.eval()
     config = net.config
@@ -143,7 +149,10 @@ def naive(model: Path, clip: Path, frames: int) -> float:
         if len(window) == config.frames_in or frame.index == frames - 1:
             while len(window) < config.frames_in:
                 window.append(window[-1])
-            heat = net.predict(torch.from_numpy(to_model_input(window + background))[None])[0].numpy()  # (O, H, W)
+            x = torch.from_numpy(to_model_input(window + background))[None]
+            heat = net.predict(x)[0].numpy()  # (O, H, W)
+            if flip_tta:
+                heat = np.maximum(heat, net.predict(x.flip(-1))[0].flip(-1).numpy())
             positions += [decode_to_source(h, source_size) for h in heat]
             window = []
     return frames / (time.perf_counter() - start)
@@ -159,6 +168,7 @@ def job_overrides(args: argparse.Namespace) -> list[str]:
         f"torch_threads={args.threads}",
         f"decode_cpus={args.decode_cpus}",
         f"segment_frames={args.segment_frames}",
+        f"flip_tta={str(args.flip_tta).lower()}",
         "overwrite=true",
     ]
 
@@ -242,6 +252,8 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=720)
     parser.add_argument("--batch-size", type=int, default=1, help="windows per forward pass (CPU best: 1-2)")
     parser.add_argument("--precision", default="bf16", choices=("fp32", "bf16"), help="job and model-only arithmetic")
+    parser.add_argument("--flip-tta", action=argparse.BooleanOptionalAction, default=True,
+                        help="mirrored second pass per window, as conf/infer.yaml (all three measurements)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the three throughputs (medians shown)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per model actor / model-only process")
     parser.add_argument("--actors", type=int, default=os.cpu_count() or 1, help="model actors / model-only processes")
@@ -260,6 +272,7 @@ def main() -> None:
     config = load_checkpoint(model).model.config
     print(f"clip: {args.frames} frames {args.width}x{args.height}; model: {model_kind} "
           f"({config.width}x{config.height}, width x{config.width_mult}); batch {args.batch_size}; {args.precision}; "
+          f"flip_tta {args.flip_tta}; "
           f"{args.actors} actors x {args.threads} torch threads; naive: {torch.get_num_threads()} threads; "
           f"{os.cpu_count()} CPUs", flush=True)
 
@@ -274,7 +287,7 @@ def main() -> None:
     rounds: list[tuple[float, float, float]] = []
     for round_index in range(args.rounds):
         only = model_only(model, clip, args)
-        loop = naive(model, clip, args.rate_frames)
+        loop = naive(model, clip, args.rate_frames, args.flip_tta)
         e2e = end_to_end(model, clip, work / "e2e_out", args)
         rounds.append((only, loop, e2e))
         print(f"round {round_index + 1}: model-only {only:.1f}, naive {loop:.1f}, end-to-end {e2e:.1f} frames/s; "

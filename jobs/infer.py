@@ -245,6 +245,8 @@ class InferConfig:
     """Frames between consecutive windows; None = frames_out (no overlap, fastest)."""
     ensemble: Literal["mean", "max"] = "mean"
     """How overlapping windows combine: mean heatmap, or the best-scoring detection."""
+    flip_tta: bool = True
+    """Also run every window mirrored and keep the larger heatmap (twice the model compute)."""
     cleanup: CleanupConfig = field(default_factory=CleanupConfig)
     """Trajectory clean-up."""
     outputs: OutputsConfig = field(default_factory=OutputsConfig)
@@ -518,6 +520,7 @@ class PredictorActor:
         threshold: float,
         stride: int | None,
         ensemble: str,
+        flip_tta: bool,
         batch_size: int,
         chunk_frames: int,
         torch_threads: int,
@@ -525,7 +528,8 @@ class PredictorActor:
     ) -> None:
         self.torch_threads = torch_threads
         self.predictor = Predictor(
-            checkpoint, device, threshold, stride, ensemble, batch_size, precision, chunk_frames=chunk_frames
+            checkpoint, device, threshold, stride, ensemble, batch_size, precision,
+            chunk_frames=chunk_frames, flip_tta=flip_tta,
         )
         self.source_sizes = source_sizes
         height, width = self.predictor.config.height, self.predictor.config.width
@@ -839,6 +843,7 @@ def settings_digest(config: InferConfig) -> str:
         "precision": config.precision,
         "window_stride": config.window_stride,
         "ensemble": config.ensemble,
+        "flip_tta": config.flip_tta,
         "cleanup": dataclasses.asdict(config.cleanup),
         "outputs": dataclasses.asdict(config.outputs),
         "shots": dataclasses.asdict(config.shots),
@@ -1011,6 +1016,7 @@ def _predict_videos(
             "threshold": config.threshold,
             "stride": stride,
             "ensemble": config.ensemble,
+            "flip_tta": config.flip_tta,
             "batch_size": config.batch_size,
             "chunk_frames": chunk_frames,
             "torch_threads": torch_threads,

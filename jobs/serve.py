@@ -59,6 +59,7 @@ def build_app(config: ServeConfig) -> Application:
         device=config.device,
         precision=config.precision,
         threshold=config.threshold,
+        flip_tta=config.flip_tta,
         batch_size=config.batch_size,
         torch_threads=config.model_threads,
         max_batch_size=config.batching.max_batch_size,

@@ -293,6 +293,9 @@ class Predictor:
             the same arithmetic up to summation order).
         chunk_frames: frames predicted per chunk (a unit of streaming work, several forward
             passes); None = batch_size * stride, one forward pass.
+        flip_tta: also run every window mirrored left to right and keep, pixel by pixel, the
+            larger of the two heatmaps (test-time augmentation, twice the model compute).
+            The maximum, not the mean, so that the threshold means what it means without it.
     """
 
     def __init__(
@@ -306,6 +309,7 @@ class Predictor:
         precision: Precision = "fp32",
         channels_last: bool = True,
         chunk_frames: int | None = None,
+        flip_tta: bool = False,
     ) -> None:
         if not 0 < threshold < 1:
             raise ValueError(f"threshold must be in (0, 1), got {threshold}")
@@ -330,6 +334,7 @@ class Predictor:
             raise ValueError(f"stride must be in [1, frames_out={self.config.frames_out}], got {self.stride}")
         self.threshold = threshold
         self.ensemble = ensemble
+        self.flip_tta = flip_tta
         self.batch_size = batch_size
         self.chunk_frames = batch_size * self.stride if chunk_frames is None else chunk_frames
         if self.chunk_frames < 1:
@@ -385,11 +390,16 @@ class Predictor:
     def forward(self, x: torch.Tensor) -> np.ndarray:
         """(B, 3*frames_in, H, W) float32 on the device -> (B, frames_out, H, W) float32 heatmaps."""
         with torch.inference_mode():
+            if self.flip_tta:  # both views in one pass: one batch of 2B windows
+                x = torch.cat([x, x.flip(-1)]).contiguous(memory_format=self.memory_format)
             if self.autocast_dtype is None:
                 heat = self.model.predict(x)
             else:
                 with torch.autocast(self.device.type, dtype=self.autocast_dtype):
                     heat = self.model.predict(x)
+            if self.flip_tta:
+                plain, mirrored = heat.chunk(2)
+                heat = torch.maximum(plain, mirrored.flip(-1))
             return heat.float().contiguous().cpu().numpy()
 
     def predict_chunk(self, chunk: Chunk, plan: WindowPlan, source_size: tuple[int, int]) -> FrameDetections:

@@ -112,6 +112,8 @@ class ServeConfig:
     """Model arithmetic: fp32, or autocast to bf16 (CPUs with native bf16, GPUs) / fp16 (CUDA)."""
     threshold: float = 0.5
     """Heatmap threshold for ball blobs (as jobs.infer)."""
+    flip_tta: bool = False
+    """Also run every window mirrored and keep the larger heatmap (as jobs.infer; twice the model time)."""
     batch_size: int = 1
     """Model windows per forward pass (a batch is run in pieces of this size): CPU 1, GPU = max_batch_size."""
     replicas: int = 1

@@ -123,6 +123,7 @@ class TrackerSettings:
     device: str
     precision: str
     threshold: float
+    flip_tta: bool
     batch_size: int
     torch_threads: int
     max_batch_size: int
@@ -137,7 +138,7 @@ class BallTracker:
         model: checkpoint path/URI, or None for the packaged default.
         model_version: the version the driver validated; a different file here is an error
             (every replica must serve the model /v1/model describes).
-        settings: device, precision, threshold, batching.
+        settings: device, precision, threshold, flip_tta, batching.
         storage_config: S3 endpoint and region for `model`.
     """
 
@@ -148,6 +149,7 @@ class BallTracker:
             read_checkpoint(model, storage_config),
             device=settings.device,
             threshold=settings.threshold,
+            flip_tta=settings.flip_tta,
             batch_size=settings.batch_size,
             precision=settings.precision,
         )

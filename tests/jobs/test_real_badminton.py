@@ -15,9 +15,10 @@ REPO = Path(__file__).resolve().parents[2]
 CLIPS = REPO.parent / "shared" / "data" / "badminton" / "clips"
 CLIP = "00040"  # validation split (conf/featurize_badminton.yaml); the shortest held-out clip
 
-# tracknet/weights/MODEL_CARD.md measures F1 0.956 on this clip (the previous default, without the
-# background input: 0.882). The floor leaves room for kernel and thread-count differences between
-# machines, and still fails a model, a pre-processing or a background change that loses the shuttle.
+# tracknet/weights/MODEL_CARD.md measures F1 0.956 on this clip, with flip_tta (as conf/infer.yaml
+# ships) and without (the previous default, without the background input: 0.882). The floor leaves
+# room for kernel and thread-count differences between machines, and still fails a model, a
+# pre-processing or a background change that loses the shuttle.
 F1_FLOOR = 0.88
 
 pytestmark = pytest.mark.skipif(not CLIPS.is_dir(), reason=f"shared badminton clips not found at {CLIPS}")

@@ -409,8 +409,8 @@ def test_concurrent_clients_are_all_answered_correctly(server, pngs, reference):
 
 
 def test_background_model_gets_its_background_on_every_route(server, model_path, pngs, clip, tmp_path):
-    """A second app serves a model with a background input: a lone window uses its own frames'
-    median, a stream the median of its sampled frames, a clip the clip's median."""
+    """A second app serves a model with a background input (and flip_tta on): a lone window uses
+    its own frames' median, a stream the median of its sampled frames, a clip the clip's median."""
     from ray import serve
 
     loaded = load_checkpoint(model_path)
@@ -420,10 +420,12 @@ def test_background_model_gets_its_background_on_every_route(server, model_path,
         widened.encoder[0][0].weight[:, 9:] = 0.2 * widened.encoder[0][0].weight[:, 3:6]
     path = tmp_path / "background.pt"
     save_checkpoint(path, widened, name="synthetic-background")
-    config = load_config(ServeConfig, CONF, [f"model={path}", "device=cpu", "cpus_per_replica=0.5", "ingress.cpus=0"])
+    config = load_config(ServeConfig, CONF, [f"model={path}", "device=cpu", "cpus_per_replica=0.5", "ingress.cpus=0",
+                                                 "flip_tta=true", "threshold=0.1"])
     serve.run(build_app(config), name="background", route_prefix="/background")
     url = f"{server}/background"
-    reference = Predictor(path, device="cpu", batch_size=1)
+    # A low threshold: big blobs whose centroids show any change of the heatmaps.
+    reference = Predictor(path, device="cpu", batch_size=1, threshold=0.1, flip_tta=True)
     frames = [resize_frame(decode_image(png), reference.input_size) for png in pngs]
 
     def heat(window: list[np.ndarray], background: np.ndarray) -> np.ndarray:
@@ -450,6 +452,9 @@ def test_background_model_gets_its_background_on_every_route(server, model_path,
 
         info = probe(clip)
         video = reference.predict_video(clip, info.frame_count, SOURCE_SIZE)
+        unmirrored = Predictor(path, device="cpu", batch_size=1, threshold=0.1).predict_video(
+            clip, info.frame_count, SOURCE_SIZE)
+        assert np.nanmax(np.abs(video.x - unmirrored.x)) > 1  # flip_tta changes the answer
         response = requests.post(f"{url}/v1/track/video", files={"video": ("rally.mp4", clip.read_bytes(), "video/mp4")},
                                  timeout=TIMEOUT_S)
         assert response.status_code == 200, response.text

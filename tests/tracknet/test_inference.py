@@ -206,6 +206,15 @@ def test_bf16_is_close_to_fp32(checkpoint):
         Predictor(checkpoint, "cpu", precision="fp16")
 
 
+def test_flip_tta_keeps_the_larger_of_the_plain_and_mirrored_heatmaps(checkpoint):
+    inputs = np.random.default_rng(4).random((3, 9, MODEL.height, MODEL.width), dtype=np.float32)
+    plain = Predictor(checkpoint, "cpu")
+    mirrored = plain.heatmaps(inputs[..., ::-1])[..., ::-1]  # back in the input's orientation
+    both = Predictor(checkpoint, "cpu", flip_tta=True).heatmaps(inputs)
+    np.testing.assert_allclose(both, np.maximum(plain.heatmaps(inputs), mirrored), atol=1e-6)
+    assert np.abs(both - plain.heatmaps(inputs)).max() > 1e-3  # the mirrored pass counts (1000x the tolerance)
+
+
 def test_one_and_two_frame_videos(checkpoint, tmp_path):
     for frames in (1, 2):
         path = tmp_path / f"short{frames}.mp4"
