@@ -403,9 +403,13 @@ def _segment_windows(segment: dict, config: FeaturizeConfig) -> Iterator[tuple[p
     recent: deque[bytes] = deque(maxlen=f)
     batch = WindowBatch()
     expected = first
-    background = _segment_background(segment["video_uri"], first, stop, config) if config.background else None
     source = _open_video(segment["video_uri"], config.storage)
     try:
+        # The segment's median first: one more decoding pass over the same source, as jobs.infer does.
+        background = (
+            encode_jpeg(estimate_background(source, first, stop, size), config.jpeg_quality)
+            if config.background else None
+        )
         for frame in iter_frames(source, first, stop, size):
             if frame.index != expected:
                 raise VideoError(segment["video_uri"], f"frame {expected} is missing from the stream")
@@ -434,15 +438,6 @@ def _segment_windows(segment: dict, config: FeaturizeConfig) -> Iterator[tuple[p
         )
     if len(batch):
         yield batch.to_table(), expected - first
-
-
-def _segment_background(uri: str, first: int, stop: int, config: FeaturizeConfig) -> bytes:
-    """JPEG of the median background of frames [first, stop), as jobs.infer estimates it for a segment."""
-    source = _open_video(uri, config.storage)
-    try:
-        return encode_jpeg(estimate_background(source, first, stop, config.size), config.jpeg_quality)
-    finally:
-        _close(source)
 
 
 # --------------------------------------------------------------------------- job

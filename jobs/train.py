@@ -434,7 +434,7 @@ def read_init_weights(config: TrainConfig) -> bytes | None:
         return None
     try:
         return storage.read_bytes(config.init_from, config.storage)
-    except (FileNotFoundError, OSError) as exc:
+    except OSError as exc:
         raise FileNotFoundError(f"{config.init_from}: cannot read the init_from checkpoint ({exc})") from exc
 
 

