@@ -63,6 +63,7 @@ from tracknet.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from tracknet.heatmap import decode_to_source  # noqa: E402
 from tracknet.inference import Predictor  # noqa: E402
 from tracknet.model import ModelConfig, TrackNet  # noqa: E402
+from tracknet.predictor_settings import PredictorSettings  # noqa: E402
 from tracknet.preprocess import resize_frame, to_model_input  # noqa: E402
 from tracknet.synth import SynthConfig, write_clip  # noqa: E402
 from tracknet.video import iter_frames, probe  # noqa: E402
@@ -95,9 +96,7 @@ def make_clip(path: Path, frames: int, args: argparse.Namespace) -> Path:
 def _model_only_worker(model: Path, clip: Path, args: argparse.Namespace, barrier, results) -> None:
     """One model process: build its batches, wait for the others, time the forward passes."""
     torch.set_num_threads(args.threads)
-    predictor = Predictor(
-        load_checkpoint(model), "cpu", batch_size=args.batch_size, precision=args.precision, flip_tta=args.flip_tta
-    )
+    predictor = Predictor(load_checkpoint(model), PredictorSettings(device="cpu", batch_size=args.batch_size, precision=args.precision, flip_tta=args.flip_tta))
     frames = min(probe(clip).frame_count, args.rate_frames)
     images = np.stack([f.image for f in iter_frames(clip, 0, frames, predictor.input_size)])
     plan = predictor.plan(frames)

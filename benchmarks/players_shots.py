@@ -52,6 +52,7 @@ from jobs.infer import InferConfig, run_inference  # noqa: E402
 from tracknet.broadcast import BroadcastConfig, analysis_size, analyze_broadcast  # noqa: E402
 from tracknet.inference import Predictor  # noqa: E402
 from tracknet.players import PlayerConfig, make_detector  # noqa: E402
+from tracknet.predictor_settings import PredictorSettings  # noqa: E402
 from tracknet.shots import ShotSplitter  # noqa: E402
 from tracknet.synth import SynthConfig, write_clip  # noqa: E402
 from tracknet.video import iter_frames, probe  # noqa: E402
@@ -113,7 +114,7 @@ def ball_fps(model: Path, clip: Path, precision: str) -> float:
     """frames/s of ball inference in one process (1 torch thread, as one job actor): decode, model, heatmaps."""
     torch.set_num_threads(1)
     info = probe(clip)
-    predictor = Predictor(str(model), "cpu", batch_size=1, precision=precision)
+    predictor = Predictor(str(model), PredictorSettings(device="cpu", batch_size=1, precision=precision))
     started = time.perf_counter()
     predictor.predict_video(str(clip), info.frame_count, (info.width, info.height))
     return info.frame_count / (time.perf_counter() - started)

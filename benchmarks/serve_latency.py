@@ -147,7 +147,7 @@ def main() -> None:
         run_level(url, windows, 1, WARMUP_REQUESTS)
         print(f"model {health['model_version']} at {model['input_size'][0]}x{model['input_size'][1]}; "
               f"frames {args.width}x{args.height} JPEG, 3 per request; replicas={config['replicas']} "
-              f"batch_size={config['batch_size']} batching={config['batching']}")
+              f"predictor={config['predictor']} batching={config['batching']}")
         print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")
         print("| clients | requests | p50 ms | p95 ms | p99 ms | requests/s | mean batch "
               "| batches formed (size: count) |")

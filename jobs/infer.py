@@ -76,6 +76,7 @@ from tracknet.errors import CheckpointError, VideoError
 from tracknet.inference import Chunk, FrameDetections, Predictor, WindowPlan, iter_segment_chunks, split_range
 from tracknet.players import PlayerConfig, make_detector
 from tracknet.players.onnx import DetectorModelError
+from tracknet.predictor_settings import PredictorSettings
 from tracknet.shots import ShotConfig
 from tracknet.trajectory import clean_trajectory
 from tracknet.video import VideoInfo, probe
@@ -527,10 +528,8 @@ class PredictorActor:
         source_sizes: dict[int, tuple[int, int]],
     ) -> None:
         self.torch_threads = torch_threads
-        self.predictor = Predictor(
-            checkpoint, device, threshold, stride, ensemble, batch_size, precision,
-            chunk_frames=chunk_frames, flip_tta=flip_tta,
-        )
+        settings = PredictorSettings(device, precision, threshold, stride, ensemble, flip_tta, batch_size)
+        self.predictor = Predictor(checkpoint, settings, chunk_frames=chunk_frames)
         self.source_sizes = source_sizes
         height, width = self.predictor.config.height, self.predictor.config.width
         self.frame_shape = (height, width, 3)

@@ -6,7 +6,7 @@ starts (or joins, with RAY_ADDRESS) Ray, deploys the application and serves unti
 on http.host:http.port. On a cluster, with the Serve CLI (host and port from its flags):
 
     serve run jobs.serve:app_builder config=conf/serve.yaml replicas=4 gpus_per_replica=1 \\
-        batch_size=32 batching.max_batch_size=32
+        predictor.batch_size=32 batching.max_batch_size=32
 
 Routes (OpenAPI docs at /docs, schema at /openapi.json):
 
@@ -40,7 +40,7 @@ from jobs.common.config import ConfigError, load_config, parse_args
 from jobs.common.ray_env import init_ray
 from jobs.serving.api import TrackingAPI
 from jobs.serving.config import ServeConfig
-from jobs.serving.tracker import BallTracker, TrackerSettings, describe_model
+from jobs.serving.tracker import BallTracker, describe_model
 from tracknet.errors import CheckpointError
 
 log = logging.getLogger("jobs.serve")
@@ -55,22 +55,15 @@ __all__ = ["APP_NAME", "ServeConfig", "app_builder", "build_app", "main"]
 def build_app(config: ServeConfig) -> Application:
     """The Serve application for `config`; raises CheckpointError for an unreadable model."""
     model = describe_model(config.model, config.storage)
-    settings = TrackerSettings(
-        device=config.device,
-        precision=config.precision,
-        threshold=config.threshold,
-        flip_tta=config.flip_tta,
-        batch_size=config.batch_size,
-        torch_threads=config.model_threads,
-        max_batch_size=config.batching.max_batch_size,
-        batch_wait_timeout_s=config.batching.batch_wait_timeout_s,
-    )
     tracker = BallTracker.options(
         num_replicas=config.replicas,
         ray_actor_options={"num_cpus": config.cpus_per_replica, "num_gpus": config.gpus_per_replica},
         # Room for one batch computing while the next one fills.
         max_ongoing_requests=2 * config.batching.max_batch_size,
-    ).bind(config.model, model.model_version, settings, config.storage)
+    ).bind(
+        config.model, model.model_version, config.predictor, config.predictor.threads_for(config.cpus_per_replica),
+        config.batching, config.storage,
+    )
     return TrackingAPI.options(
         num_replicas=1,  # it holds the stream buffers
         max_ongoing_requests=config.ingress.max_ongoing_requests,

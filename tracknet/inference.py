@@ -24,7 +24,7 @@ import os
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Literal
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -33,23 +33,10 @@ from tracknet.background import estimate_background
 from tracknet.checkpoint import LoadedCheckpoint, load_checkpoint
 from tracknet.errors import VideoError
 from tracknet.heatmap import NO_BALL, Detection, decode_heatmap, scale_detection
+from tracknet.predictor_settings import PredictorSettings, select_device
 from tracknet.video import VideoSource, iter_frames, source_name
 
-Ensemble = Literal["mean", "max"]
-DeviceName = Literal["auto", "cpu", "cuda"]
-Precision = Literal["fp32", "bf16", "fp16"]
 _AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def select_device(device: str = "auto") -> torch.device:
-    """'auto' -> CUDA when available, else CPU; 'cuda' without CUDA is an error."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available on this machine")
-    return torch.device(device)
 
 
 @dataclass(frozen=True)
@@ -282,61 +269,41 @@ class Predictor:
 
     Args:
         checkpoint: a LoadedCheckpoint, a checkpoint path, a binary file or bytes.
-        device: 'auto' (CUDA if available, else CPU), 'cpu' or 'cuda'.
-        threshold: heatmap threshold for blobs.
-        stride: frames between consecutive windows; None = frames_out (no overlap).
-        ensemble: how overlapping windows combine: 'mean' heatmap or 'max' score.
-        batch_size: windows per forward pass.
-        precision: 'fp32', or autocast to 'bf16' (CPUs with native bf16, recent GPUs)
-            or 'fp16' (CUDA only); heatmaps are always returned in float32.
+        settings: device, precision, threshold, stride, ensemble, flip_tta, batch size
+            (validated by PredictorSettings). Heatmaps are always returned in float32;
+            flip_tta keeps, pixel by pixel, the larger of the plain and mirrored heatmaps
+            (the maximum, not the mean, so that the threshold means what it means without it).
         channels_last: run convolutions in NHWC layout (faster with oneDNN and tensor cores;
             the same arithmetic up to summation order).
         chunk_frames: frames predicted per chunk (a unit of streaming work, several forward
             passes); None = batch_size * stride, one forward pass.
-        flip_tta: also run every window mirrored left to right and keep, pixel by pixel, the
-            larger of the two heatmaps (test-time augmentation, twice the model compute).
-            The maximum, not the mean, so that the threshold means what it means without it.
     """
 
     def __init__(
         self,
         checkpoint: LoadedCheckpoint | str | os.PathLike | BinaryIO | bytes,
-        device: str = "auto",
-        threshold: float = 0.5,
-        stride: int | None = None,
-        ensemble: Ensemble = "mean",
-        batch_size: int = 16,
-        precision: Precision = "fp32",
+        settings: PredictorSettings | None = None,
+        *,
         channels_last: bool = True,
         chunk_frames: int | None = None,
-        flip_tta: bool = False,
     ) -> None:
-        if not 0 < threshold < 1:
-            raise ValueError(f"threshold must be in (0, 1), got {threshold}")
-        if ensemble not in ("mean", "max"):
-            raise ValueError(f"ensemble must be 'mean' or 'max', got {ensemble!r}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if precision not in ("fp32", *_AUTOCAST_DTYPES):
-            raise ValueError(f"precision must be 'fp32', 'bf16' or 'fp16', got {precision!r}")
-        self.device = select_device(device)
-        if precision == "fp16" and self.device.type != "cuda":
+        self.settings = settings = settings or PredictorSettings()
+        self.device = select_device(settings.device)
+        if settings.precision == "fp16" and self.device.type != "cuda":
             raise ValueError("precision 'fp16' needs CUDA; use 'bf16' on CPU")
-        self.autocast_dtype = _AUTOCAST_DTYPES.get(precision)
+        self.autocast_dtype = _AUTOCAST_DTYPES.get(settings.precision)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         if not isinstance(checkpoint, LoadedCheckpoint):
             checkpoint = load_checkpoint(checkpoint, device="cpu")
         self.model = checkpoint.model.to(self.device, memory_format=self.memory_format).eval()
         self.model_version = checkpoint.model_version
         self.config = self.model.config
-        self.stride = self.config.frames_out if stride is None else stride
-        if not 1 <= self.stride <= self.config.frames_out:
-            raise ValueError(f"stride must be in [1, frames_out={self.config.frames_out}], got {self.stride}")
-        self.threshold = threshold
-        self.ensemble = ensemble
-        self.flip_tta = flip_tta
-        self.batch_size = batch_size
-        self.chunk_frames = batch_size * self.stride if chunk_frames is None else chunk_frames
+        self.stride = settings.stride_for(self.config.frames_out)
+        self.threshold = settings.threshold
+        self.ensemble = settings.ensemble
+        self.flip_tta = settings.flip_tta
+        self.batch_size = settings.batch_size
+        self.chunk_frames = self.batch_size * self.stride if chunk_frames is None else chunk_frames
         if self.chunk_frames < 1:
             raise ValueError(f"chunk_frames must be >= 1, got {self.chunk_frames}")
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 from jobs.common.storage import StorageConfig
+from tracknet.predictor_settings import PredictorSettings
 
 
 @dataclass(frozen=True)
@@ -106,24 +106,14 @@ class ServeConfig:
 
     model: str | None = None
     """Checkpoint path or URI, readable from every replica; None uses the packaged tracknet/weights."""
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    """Where the model runs: auto = CUDA when the replica has a GPU, else CPU."""
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
-    """Model arithmetic: fp32, or autocast to bf16 (CPUs with native bf16, GPUs) / fp16 (CUDA)."""
-    threshold: float = 0.5
-    """Heatmap threshold for ball blobs (as jobs.infer)."""
-    flip_tta: bool = False
-    """Also run every window mirrored and keep the larger heatmap (as jobs.infer; twice the model time)."""
-    batch_size: int = 1
-    """Model windows per forward pass (a batch is run in pieces of this size): CPU 1, GPU = max_batch_size."""
+    predictor: PredictorSettings = field(default_factory=PredictorSettings)
+    """How each replica runs the model (as jobs.infer's `predictor`; a batch runs in pieces of batch_size)."""
     replicas: int = 1
     """Model replicas (each loads the model once)."""
     cpus_per_replica: float = 1.0
     """Logical CPUs reserved by each model replica."""
     gpus_per_replica: float = 0.0
     """GPUs reserved by each model replica (0 on CPU-only clusters)."""
-    torch_threads: int | None = None
-    """Intra-op threads per model replica; None = max(1, cpus_per_replica)."""
     batching: BatchingConfig = field(default_factory=BatchingConfig)
     """Request batching on the model replicas."""
     ingress: IngressConfig = field(default_factory=IngressConfig)
@@ -138,21 +128,11 @@ class ServeConfig:
     """S3 endpoint and region, for a model on S3."""
 
     def __post_init__(self) -> None:
-        if not 0 < self.threshold < 1:
-            raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
-        for name in ("batch_size", "replicas"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.replicas < 1:
+            raise ValueError(f"replicas must be >= 1, got {self.replicas}")
         if self.cpus_per_replica < 0 or self.gpus_per_replica < 0:
             raise ValueError("cpus_per_replica and gpus_per_replica must be >= 0")
-        if self.torch_threads is not None and self.torch_threads < 1:
-            raise ValueError(f"torch_threads must be >= 1, got {self.torch_threads}")
-        if self.precision == "fp16" and self.device != "cuda":
-            raise ValueError("precision 'fp16' needs device 'cuda'; use 'bf16' on CPU")
-        if self.device == "cuda" and self.gpus_per_replica <= 0:
-            raise ValueError("device 'cuda' needs gpus_per_replica > 0 (Ray hides GPUs from replicas without them)")
-
-    @property
-    def model_threads(self) -> int:
-        """Torch intra-op threads of a model replica."""
-        return self.torch_threads or max(1, int(self.cpus_per_replica))
+        if self.predictor.device == "cuda" and self.gpus_per_replica <= 0:
+            raise ValueError(
+                "predictor.device 'cuda' needs gpus_per_replica > 0 (Ray hides GPUs from replicas without them)"
+            )

@@ -26,10 +26,12 @@ from ray import serve
 
 from jobs.common import storage
 from jobs.common.storage import StorageConfig
+from jobs.serving.config import BatchingConfig
 from tracknet.checkpoint import load_checkpoint
 from tracknet.errors import CheckpointError, VideoError
 from tracknet.heatmap import Detection
 from tracknet.inference import FrameDetections, Predictor, decode_to_source_fast
+from tracknet.predictor_settings import PredictorSettings
 from tracknet.weights import default_checkpoint_path
 
 
@@ -116,20 +118,6 @@ class VideoResult:
     error: str | None = None
 
 
-@dataclass(frozen=True)
-class TrackerSettings:
-    """How a replica runs the model (from ServeConfig)."""
-
-    device: str
-    precision: str
-    threshold: float
-    flip_tta: bool
-    batch_size: int
-    torch_threads: int
-    max_batch_size: int
-    batch_wait_timeout_s: float
-
-
 @serve.deployment
 class BallTracker:
     """The model replica: batched windows and whole clips -> detections in source pixels.
@@ -138,21 +126,22 @@ class BallTracker:
         model: checkpoint path/URI, or None for the packaged default.
         model_version: the version the driver validated; a different file here is an error
             (every replica must serve the model /v1/model describes).
-        settings: device, precision, threshold, flip_tta, batching.
+        settings: how the model runs (device, precision, threshold, flip_tta, batch size).
+        torch_threads: intra-op threads of the model.
+        batching: how @serve.batch groups windows.
         storage_config: S3 endpoint and region for `model`.
     """
 
     def __init__(
-        self, model: str | None, model_version: str, settings: TrackerSettings, storage_config: StorageConfig
+        self,
+        model: str | None,
+        model_version: str,
+        settings: PredictorSettings,
+        torch_threads: int,
+        batching: BatchingConfig,
+        storage_config: StorageConfig,
     ) -> None:
-        self.predictor = Predictor(
-            read_checkpoint(model, storage_config),
-            device=settings.device,
-            threshold=settings.threshold,
-            flip_tta=settings.flip_tta,
-            batch_size=settings.batch_size,
-            precision=settings.precision,
-        )
+        self.predictor = Predictor(read_checkpoint(model, storage_config), settings)
         if self.predictor.model_version != model_version:
             raise CheckpointError(
                 model or str(default_checkpoint_path()),
@@ -162,10 +151,10 @@ class BallTracker:
         # OpenMP thread counts are per calling thread: set them on the thread that runs the model.
         self._model_thread = ThreadPoolExecutor(
             1, thread_name_prefix="tracknet-model", initializer=torch.set_num_threads,
-            initargs=(settings.torch_threads,),
+            initargs=(torch_threads,),
         )
-        self.track_window.set_max_batch_size(settings.max_batch_size)
-        self.track_window.set_batch_wait_timeout_s(settings.batch_wait_timeout_s)
+        self.track_window.set_max_batch_size(batching.max_batch_size)
+        self.track_window.set_batch_wait_timeout_s(batching.batch_wait_timeout_s)
 
     # The decorator's limits are placeholders: __init__ sets them from the config.
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)

@@ -23,6 +23,7 @@ from tracknet.checkpoint import save_checkpoint
 from tracknet.inference import Predictor
 from tracknet.labels import LabelFormat, detect_format, read_labels
 from tracknet.model import ModelConfig, TrackNet
+from tracknet.predictor_settings import PredictorSettings
 from tracknet.synth import SynthConfig, write_clip
 from tracknet.video import probe
 
@@ -205,7 +206,7 @@ def test_local_end_to_end(ray_local, tmp_path, capsys):
     # Several segments give what one in-process pass over the whole video gives (up to float
     # summation order: the actors run torch with another thread count).
     source = str(videos / "season=2024" / "final.mp4")
-    whole = Predictor(str(model), "cpu", batch_size=4, chunk_frames=60, flip_tta=True).predict_video(  # as the conf
+    whole = Predictor(str(model), PredictorSettings(device="cpu", batch_size=4, flip_tta=True), chunk_frames=60).predict_video(  # as the conf
         source, 60, (160, 96))
     np.testing.assert_array_equal(final["raw_visible"], whole.visible)
     np.testing.assert_allclose(final["raw_x"].fillna(-1), np.nan_to_num(whole.x, nan=-1), atol=1e-4)
@@ -262,7 +263,7 @@ def test_background_model_takes_each_segments_median(ray_local, tmp_path):
     found = read_predictions(str(out)).sort_values("frame")
     assert found["raw_visible"].any()
 
-    predictor = Predictor(str(model), "cpu", batch_size=4, threshold=0.45, flip_tta=True)
+    predictor = Predictor(str(model), PredictorSettings(device="cpu", batch_size=4, threshold=0.45, flip_tta=True))
     source = str(videos / "rally.mp4")
     for start, stop in ((0, 24), (24, 40)):  # segments: whole chunks of chunk_frames=12
         want = predictor.predict_video(source, 40, (160, 96), start, stop)

@@ -35,6 +35,7 @@ from tracknet.inference import Predictor
 from tracknet.labels import write_tracknet_csv
 from tracknet.model import TrackNet, load_widened
 from tracknet.preprocess import decode_image, encode_jpeg, resize_frame, to_model_input
+from tracknet.predictor_settings import PredictorSettings
 from tracknet.synth import SynthConfig, write_clip
 from tracknet.video import probe, read_frames
 from tracknet.weights import synthetic_checkpoint_path
@@ -78,7 +79,7 @@ def pngs(clip: Path) -> list[bytes]:
 
 @pytest.fixture(scope="module")
 def reference(model_path: Path) -> Predictor:
-    return Predictor(model_path, device="cpu", batch_size=1)
+    return Predictor(model_path, PredictorSettings(device="cpu", batch_size=1))
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +91,7 @@ def server(ray_local: None, model_path: Path) -> Iterator[str]:
         probe_socket.bind(("127.0.0.1", 0))
         port = probe_socket.getsockname()[1]
     config = load_config(ServeConfig, CONF, [
-        f"model={model_path}", "device=cpu", "cpus_per_replica=1", "ingress.cpus=0.5",
+        f"model={model_path}", "predictor.device=cpu", "cpus_per_replica=1", "ingress.cpus=0.5",
         f"streams.max_streams={MAX_STREAMS}", "limits.max_request_mb=1", "limits.max_image_pixels=100000",
         "limits.max_video_mb=1", "limits.max_video_frames=20",
     ])
@@ -159,8 +160,8 @@ def test_conf_file_maps_onto_config():
     "override,message",
     [
         ("batching.max_batch_size=0", "max_batch_size must be >= 1"),
-        ("device=cuda", "needs gpus_per_replica > 0"),
-        ("threshold=0", "threshold must be in"),
+        ("predictor.device=cuda", "needs gpus_per_replica > 0"),
+        ("predictor.threshold=0", "threshold must be in"),
         ("streams.ttl_s=0", "ttl_s must be > 0"),
         ("limits.max_video_mb=-1", "max_video_mb must be > 0"),
         ("batching.max_batch=4", "unknown key 'batching.max_batch'"),
@@ -307,7 +308,7 @@ def test_health_model_docs_and_stats(server, model_path):
     model = requests.get(f"{server}/v1/model", timeout=TIMEOUT_S).json()
     assert model["model_version"] == version
     assert model["model_config"]["width"] == 160 and model["input_size"] == [160, 96]
-    assert model["serve_config"]["threshold"] == 0.5
+    assert model["serve_config"]["predictor"]["threshold"] == 0.5
     schema = requests.get(f"{server}/openapi.json", timeout=TIMEOUT_S).json()
     assert {"/v1/track/frames", "/v1/track/stream/{stream_id}", "/v1/track/video"} <= set(schema["paths"])
     assert "multipart/form-data" in schema["paths"]["/v1/track/frames"]["post"]["requestBody"]["content"]
@@ -420,12 +421,12 @@ def test_background_model_gets_its_background_on_every_route(server, model_path,
         widened.encoder[0][0].weight[:, 9:] = 0.2 * widened.encoder[0][0].weight[:, 3:6]
     path = tmp_path / "background.pt"
     save_checkpoint(path, widened, name="synthetic-background")
-    config = load_config(ServeConfig, CONF, [f"model={path}", "device=cpu", "cpus_per_replica=0.5", "ingress.cpus=0",
-                                                 "flip_tta=true", "threshold=0.1"])
+    config = load_config(ServeConfig, CONF, [f"model={path}", "predictor.device=cpu", "cpus_per_replica=0.5", "ingress.cpus=0",
+                                                 "predictor.flip_tta=true", "predictor.threshold=0.1"])
     serve.run(build_app(config), name="background", route_prefix="/background")
     url = f"{server}/background"
     # A low threshold: big blobs whose centroids show any change of the heatmaps.
-    reference = Predictor(path, device="cpu", batch_size=1, threshold=0.1, flip_tta=True)
+    reference = Predictor(path, PredictorSettings(device="cpu", batch_size=1, threshold=0.1, flip_tta=True))
     frames = [resize_frame(decode_image(png), reference.input_size) for png in pngs]
 
     def heat(window: list[np.ndarray], background: np.ndarray) -> np.ndarray:
@@ -452,7 +453,7 @@ def test_background_model_gets_its_background_on_every_route(server, model_path,
 
         info = probe(clip)
         video = reference.predict_video(clip, info.frame_count, SOURCE_SIZE)
-        unmirrored = Predictor(path, device="cpu", batch_size=1, threshold=0.1).predict_video(
+        unmirrored = Predictor(path, PredictorSettings(device="cpu", batch_size=1, threshold=0.1)).predict_video(
             clip, info.frame_count, SOURCE_SIZE)
         assert np.nanmax(np.abs(video.x - unmirrored.x)) > 1  # flip_tta changes the answer
         response = requests.post(f"{url}/v1/track/video", files={"video": ("rally.mp4", clip.read_bytes(), "video/mp4")},

@@ -19,10 +19,10 @@ from tracknet.inference import (
     WindowPlan,
     decode_to_source_fast,
     iter_chunks,
-    select_device,
     split_range,
 )
 from tracknet.model import ModelConfig, TrackNet
+from tracknet.predictor_settings import PredictorSettings, select_device
 from tracknet.preprocess import to_model_input
 from tracknet.synth import SynthConfig, write_clip
 from tracknet.video import iter_frames, probe
@@ -98,12 +98,12 @@ def test_any_segmentation_and_batching_gives_the_same_frames(checkpoint, clip, s
     path, n = clip
     info = probe(path)
     size = (info.width, info.height)
-    reference = StubPredictor(checkpoint, "cpu", stride=stride, ensemble=ensemble, batch_size=16)
+    reference = StubPredictor(checkpoint, PredictorSettings(device="cpu", window_stride=stride, ensemble=ensemble, batch_size=16))
     whole = reference.predict_video(path, n, size)
     assert whole.frame.tolist() == list(range(n))
     assert whole.visible.any()
     for batch_size, segment in [(1, 7), (4, 10), (3, 41)]:
-        predictor = StubPredictor(checkpoint, "cpu", stride=stride, ensemble=ensemble, batch_size=batch_size)
+        predictor = StubPredictor(checkpoint, PredictorSettings(device="cpu", window_stride=stride, ensemble=ensemble, batch_size=batch_size))
         parts = FrameDetections.concat(
             predictor.predict_video(path, n, size, a, b) for a, b in split_range(0, n, segment)
         )
@@ -117,8 +117,8 @@ def test_any_segmentation_and_batching_gives_the_same_frames(checkpoint, clip, s
 def test_real_model_segments_match_one_pass(checkpoint, clip):
     path, n = clip
     size = (160, 96)
-    whole = Predictor(checkpoint, "cpu", batch_size=4, chunk_frames=n).predict_video(path, n, size)
-    predictor = Predictor(checkpoint, "cpu", batch_size=4, chunk_frames=6)
+    whole = Predictor(checkpoint, PredictorSettings(device="cpu", batch_size=4), chunk_frames=n).predict_video(path, n, size)
+    predictor = Predictor(checkpoint, PredictorSettings(device="cpu", batch_size=4), chunk_frames=6)
     parts = FrameDetections.concat(predictor.predict_video(path, n, size, a, b) for a, b in split_range(0, n, 12))
     assert parts.frame.tolist() == list(range(n))
     np.testing.assert_array_equal(parts.visible, whole.visible)
@@ -152,7 +152,7 @@ def test_positions_are_in_source_pixels_and_overlaps_combine(checkpoint):
     plan = WindowPlan(n, 3, 3, 1)  # windows start at 0..3; frame t is covered by windows t-2..t
     found = {}
     for ensemble in ("max", "mean"):
-        predictor = BlobPredictor(checkpoint, "cpu", stride=1, ensemble=ensemble)
+        predictor = BlobPredictor(checkpoint, PredictorSettings(device="cpu", window_stride=1, ensemble=ensemble))
         (chunk,) = iter_chunks(_marked_chunk(n), plan, 0, n, chunk_frames=n)
         found[ensemble] = predictor.predict_chunk(chunk, plan, source_size=(192, 128))  # 2x the model
         assert found[ensemble].frame.tolist() == list(range(n))
@@ -188,7 +188,7 @@ def test_fast_decode_matches_the_library_decode():
 def test_inputs_from_uint8_frames_equal_the_training_path(checkpoint, channels_last):
     images = np.random.default_rng(1).integers(0, 256, (7, MODEL.height, MODEL.width, 3), dtype=np.uint8)
     index = np.array([[0, 1, 2], [4, 5, 6], [0, 0, 1]])
-    predictor = Predictor(checkpoint, "cpu", channels_last=channels_last)
+    predictor = Predictor(checkpoint, PredictorSettings(device="cpu"), channels_last=channels_last)
     built = predictor.frames_to_input(images, index)
     expected = np.stack([to_model_input(images[row]) for row in index])
     assert built.dtype == torch.float32 and tuple(built.shape) == expected.shape
@@ -198,19 +198,19 @@ def test_inputs_from_uint8_frames_equal_the_training_path(checkpoint, channels_l
 
 def test_bf16_is_close_to_fp32(checkpoint):
     inputs = np.random.default_rng(0).random((2, 9, MODEL.height, MODEL.width), dtype=np.float32)
-    fp32 = Predictor(checkpoint, "cpu").heatmaps(inputs)
-    bf16 = Predictor(checkpoint, "cpu", precision="bf16").heatmaps(inputs)
+    fp32 = Predictor(checkpoint, PredictorSettings(device="cpu")).heatmaps(inputs)
+    bf16 = Predictor(checkpoint, PredictorSettings(device="cpu", precision="bf16")).heatmaps(inputs)
     assert bf16.dtype == np.float32 and bf16.shape == fp32.shape == (2, 3, MODEL.height, MODEL.width)
     assert np.abs(bf16 - fp32).max() < 0.02
     with pytest.raises(ValueError, match="fp16"):
-        Predictor(checkpoint, "cpu", precision="fp16")
+        Predictor(checkpoint, PredictorSettings(device="cpu", precision="fp16"))
 
 
 def test_flip_tta_keeps_the_larger_of_the_plain_and_mirrored_heatmaps(checkpoint):
     inputs = np.random.default_rng(4).random((3, 9, MODEL.height, MODEL.width), dtype=np.float32)
-    plain = Predictor(checkpoint, "cpu")
+    plain = Predictor(checkpoint, PredictorSettings(device="cpu"))
     mirrored = plain.heatmaps(inputs[..., ::-1])[..., ::-1]  # back in the input's orientation
-    both = Predictor(checkpoint, "cpu", flip_tta=True).heatmaps(inputs)
+    both = Predictor(checkpoint, PredictorSettings(device="cpu", flip_tta=True)).heatmaps(inputs)
     np.testing.assert_allclose(both, np.maximum(plain.heatmaps(inputs), mirrored), atol=1e-6)
     assert np.abs(both - plain.heatmaps(inputs)).max() > 1e-3  # the mirrored pass counts (1000x the tolerance)
 
@@ -219,7 +219,7 @@ def test_one_and_two_frame_videos(checkpoint, tmp_path):
     for frames in (1, 2):
         path = tmp_path / f"short{frames}.mp4"
         write_clip(path, SynthConfig(width=64, height=48, frames=frames, seed=frames))
-        found = Predictor(checkpoint, "cpu").predict_video(str(path), frames, (64, 48))
+        found = Predictor(checkpoint, PredictorSettings(device="cpu")).predict_video(str(path), frames, (64, 48))
         assert found.frame.tolist() == list(range(frames))
 
 
@@ -232,7 +232,7 @@ def test_stream_ending_early_names_the_source(checkpoint):
 
 def test_chunks_hold_training_preprocessed_frames(checkpoint, clip):
     path, n = clip
-    predictor = Predictor(checkpoint, "cpu", batch_size=2)
+    predictor = Predictor(checkpoint, PredictorSettings(device="cpu", batch_size=2))
     chunks = list(predictor.iter_segment(path, n, 6, 20))
     expected = [f.image for f in iter_frames(path, 0, n, predictor.input_size)]  # as featurize decodes
     assert chunks[0].own_start == 6 and chunks[-1].own_stop == 20
@@ -246,18 +246,18 @@ def test_chunks_hold_training_preprocessed_frames(checkpoint, clip):
 
 def test_predictor_validates_arguments(checkpoint):
     with pytest.raises(ValueError, match="threshold"):
-        Predictor(checkpoint, "cpu", threshold=1.5)
+        Predictor(checkpoint, PredictorSettings(device="cpu", threshold=1.5))
     with pytest.raises(ValueError, match="stride"):
-        Predictor(checkpoint, "cpu", stride=4)
+        Predictor(checkpoint, PredictorSettings(device="cpu", window_stride=4))
     with pytest.raises(ValueError, match="ensemble"):
-        Predictor(checkpoint, "cpu", ensemble="median")
+        Predictor(checkpoint, PredictorSettings(device="cpu", ensemble="median"))
 
 
 def test_predictor_loads_checkpoint_files_and_bytes(checkpoint, tmp_path):
     path = tmp_path / "m.pt"
     version = save_checkpoint(path, checkpoint.model)
-    assert Predictor(str(path), "cpu").model_version == version
-    assert Predictor(path.read_bytes(), "cpu").model_version == version
+    assert Predictor(str(path), PredictorSettings(device="cpu")).model_version == version
+    assert Predictor(path.read_bytes(), PredictorSettings(device="cpu")).model_version == version
 
 
 def test_device_selection():
@@ -275,10 +275,10 @@ def test_device_selection():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_matches_cpu(checkpoint, clip):
     path, n = clip
-    cpu = Predictor(checkpoint, "cpu").predict_video(path, n, (160, 96))
+    cpu = Predictor(checkpoint, PredictorSettings(device="cpu")).predict_video(path, n, (160, 96))
     cuda_model = LoadedCheckpoint(TrackNet(MODEL), {}, "tiny-test")
     cuda_model.model.load_state_dict(checkpoint.model.state_dict())
-    gpu = Predictor(cuda_model, "cuda").predict_video(path, n, (160, 96))
+    gpu = Predictor(cuda_model, PredictorSettings(device="cuda")).predict_video(path, n, (160, 96))
     assert gpu.frame.tolist() == cpu.frame.tolist()
     np.testing.assert_allclose(np.nan_to_num(gpu.x), np.nan_to_num(cpu.x), atol=0.5)
 
@@ -287,7 +287,7 @@ def test_packaged_default_checkpoint_runs(clip):
     path = default_checkpoint_path()
     if not path.exists():
         pytest.skip(f"{path} is not shipped yet")
-    predictor = Predictor(load_checkpoint(path), "cpu")
+    predictor = Predictor(load_checkpoint(path), PredictorSettings(device="cpu"))
     video, n = clip
     assert len(predictor.predict_video(video, n, (160, 96))) == n
 
@@ -308,7 +308,7 @@ def test_background_follows_the_frames_as_three_more_channels(checkpoint, backgr
     images = rng.integers(0, 256, (5, 64, 96, 3), dtype=np.uint8)
     background = rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)
     index = np.array([[0, 1, 2], [2, 3, 4]])
-    predictor = Predictor(background_checkpoint, "cpu")
+    predictor = Predictor(background_checkpoint, PredictorSettings(device="cpu"))
     built = predictor.frames_to_input(images, index, background)
     expected = np.stack([to_model_input([*images[row], background]) for row in index])  # (B, 12, H, W)
     np.testing.assert_array_equal(built.numpy(), expected)
@@ -318,24 +318,23 @@ def test_background_follows_the_frames_as_three_more_channels(checkpoint, backgr
     with pytest.raises(ValueError, match="needs the video's background"):
         predictor.frames_to_input(images, index)
     with pytest.raises(ValueError, match="takes no background"):
-        Predictor(checkpoint, "cpu").frames_to_input(images, index, background)
+        Predictor(checkpoint, PredictorSettings(device="cpu")).frames_to_input(images, index, background)
 
 
 def test_background_chunks_carry_the_segments_median(background_checkpoint, clip):
     path, n = clip
-    predictor = Predictor(background_checkpoint, "cpu", batch_size=2)
+    predictor = Predictor(background_checkpoint, PredictorSettings(device="cpu", batch_size=2))
     chunks = list(predictor.iter_segment(path, n, 6, 20))
     lo, hi = predictor.plan(n).input_range(6, 20)
     expected = estimate_background(path, lo, hi, predictor.input_size)
     for chunk in chunks:
         np.testing.assert_array_equal(chunk.background, expected)
-    assert all(c.background is None for c in Predictor(
-        LoadedCheckpoint(TrackNet(MODEL).eval(), {}, "plain"), "cpu").iter_segment(path, n, 6, 20))
+    assert all(c.background is None for c in Predictor(LoadedCheckpoint(TrackNet(MODEL).eval(), {}, "plain"), PredictorSettings(device="cpu")).iter_segment(path, n, 6, 20))
 
 
 def test_background_model_predicts_the_same_from_a_path_and_a_stream(background_checkpoint, clip):
     path, n = clip
-    predictor = Predictor(background_checkpoint, "cpu", batch_size=4, threshold=0.45)
+    predictor = Predictor(background_checkpoint, PredictorSettings(device="cpu", batch_size=4, threshold=0.45))
     from_path = predictor.predict_video(path, n, (160, 96))
     with open(path, "rb") as f:
         from_stream = predictor.predict_video(io.BytesIO(f.read()), n, (160, 96))
