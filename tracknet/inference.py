@@ -34,9 +34,8 @@ from tracknet.checkpoint import LoadedCheckpoint, load_checkpoint
 from tracknet.errors import VideoError
 from tracknet.heatmap import NO_BALL, Detection, decode_heatmap, scale_detection
 from tracknet.predictor_settings import PredictorSettings, select_device
+from tracknet.runtimes import build_engine
 from tracknet.video import VideoSource, iter_frames, source_name
-
-_AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass(frozen=True)
@@ -269,14 +268,22 @@ class Predictor:
 
     Args:
         checkpoint: a LoadedCheckpoint, a checkpoint path, a binary file or bytes.
-        settings: device, precision, threshold, stride, ensemble, flip_tta, batch size
-            (validated by PredictorSettings). Heatmaps are always returned in float32;
+        settings: device, runtime, precision, threshold, stride, ensemble, flip_tta, batch
+            size (validated by PredictorSettings). Heatmaps are always returned in float32;
             flip_tta keeps, pixel by pixel, the larger of the plain and mirrored heatmaps
             (the maximum, not the mean, so that the threshold means what it means without it).
-        channels_last: run convolutions in NHWC layout (faster with oneDNN and tensor cores;
-            the same arithmetic up to summation order).
+        channels_last: run torch's convolutions in NHWC layout (faster with oneDNN and tensor
+            cores; the same arithmetic up to summation order). The ONNX runtimes take NCHW.
         chunk_frames: frames predicted per chunk (a unit of streaming work, several forward
             passes); None = batch_size * stride, one forward pass.
+        threads: intra-op threads of the OpenVINO / ONNX Runtime engine, fixed when it is
+            built; None = settings.torch_threads, else $OMP_NUM_THREADS, else the CPUs the
+            process may use (`tracknet.runtimes.default_threads`). Torch's threads stay the
+            process's (torch.set_num_threads), as before.
+
+    Only the forward pass differs by runtime (`self.engine`, from `tracknet.runtimes`):
+    `engine.runtime` / `engine.precision` say what really runs after `auto` and any
+    fallback to torch. The ONNX runtimes export the model once per node into a cache.
     """
 
     def __init__(
@@ -286,17 +293,22 @@ class Predictor:
         *,
         channels_last: bool = True,
         chunk_frames: int | None = None,
+        threads: int | None = None,
     ) -> None:
         self.settings = settings = settings or PredictorSettings()
         self.device = select_device(settings.device)
         if settings.precision == "fp16" and self.device.type != "cuda":
             raise ValueError("precision 'fp16' needs CUDA; use 'bf16' on CPU")
-        self.autocast_dtype = _AUTOCAST_DTYPES.get(settings.precision)
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
         if not isinstance(checkpoint, LoadedCheckpoint):
             checkpoint = load_checkpoint(checkpoint, device="cpu")
-        self.model = checkpoint.model.to(self.device, memory_format=self.memory_format).eval()
+        self.model = checkpoint.model.eval()
         self.model_version = checkpoint.model_version
+        self.engine = build_engine(checkpoint, settings, self.device, threads)
+        torch_layout = torch.channels_last if channels_last else torch.contiguous_format
+        self.memory_format = torch_layout if self.engine.runtime == "torch" else torch.contiguous_format
+        self.model.to(self.device, memory_format=self.memory_format)
         self.config = self.model.config
         self.stride = settings.stride_for(self.config.frames_out)
         self.threshold = settings.threshold
@@ -355,15 +367,15 @@ class Predictor:
         return x.float().div_(255.0)
 
     def forward(self, x: torch.Tensor) -> np.ndarray:
-        """(B, 3*frames_in, H, W) float32 on the device -> (B, frames_out, H, W) float32 heatmaps."""
+        """(B, 3*frames_in, H, W) float32 on the device -> (B, frames_out, H, W) float32 heatmaps.
+
+        The same for every runtime but the engine call: flip_tta's mirrored half and its
+        maximum are built here, around it.
+        """
         with torch.inference_mode():
             if self.flip_tta:  # both views in one pass: one batch of 2B windows
                 x = torch.cat([x, x.flip(-1)]).contiguous(memory_format=self.memory_format)
-            if self.autocast_dtype is None:
-                heat = self.model.predict(x)
-            else:
-                with torch.autocast(self.device.type, dtype=self.autocast_dtype):
-                    heat = self.model.predict(x)
+            heat = self.engine(x)  # (B or 2B, frames_out, H, W) float32
             if self.flip_tta:
                 plain, mirrored = heat.chunk(2)
                 heat = torch.maximum(plain, mirrored.flip(-1))
