@@ -5,7 +5,7 @@
 Takes the validation clip ids from conf/featurize_badminton.yaml (`split.val_videos`, the
 split the model was trained with), links those clips and their labels into `<out>/clips`,
 runs `jobs.infer` on them (conf/infer.yaml plus any trailing key=value overrides, e.g.
-threshold=0.4) and then `jobs.evaluate` (TrackNet protocol, 4 px at 512x288). Prints the
+predictor.threshold=0.4) and then `jobs.evaluate` (TrackNet protocol, 4 px at 512x288). Prints the
 per-clip and overall table and the inference job's end-to-end frames/s (including Ray
 start-up and writing outputs). Exits 1 when the shared clips are absent.
 """

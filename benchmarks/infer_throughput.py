@@ -159,15 +159,15 @@ def naive(model: Path, clip: Path, frames: int, flip_tta: bool) -> float:
 
 def job_overrides(args: argparse.Namespace) -> list[str]:
     return [
-        "device=cpu",
-        f"precision={args.precision}",
-        f"batch_size={args.batch_size}",
+        "predictor.device=cpu",
+        f"predictor.precision={args.precision}",
+        f"predictor.batch_size={args.batch_size}",
         f"num_actors={args.actors}",
         f"cpus_per_actor={args.cpus_per_actor}",
-        f"torch_threads={args.threads}",
+        f"predictor.torch_threads={args.threads}",
         f"decode_cpus={args.decode_cpus}",
         f"segment_frames={args.segment_frames}",
-        f"flip_tta={str(args.flip_tta).lower()}",
+        f"predictor.flip_tta={str(args.flip_tta).lower()}",
         "overwrite=true",
     ]
 

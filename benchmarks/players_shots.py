@@ -145,7 +145,7 @@ def end_to_end(
     CPU is the whole machine's (Ray's workers are separate processes): keep it otherwise idle.
     """
     config = load_config(InferConfig, CONF, [
-        f"input={batch}", f"output={out}", f"model={model}", f"precision={args.precision}", "overwrite=true",
+        f"input={batch}", f"output={out}", f"model={model}", f"predictor.precision={args.precision}", "overwrite=true",
         f"num_actors={args.actors}", f"cpus_per_actor={args.cpus_per_actor}", f"decode_cpus={args.decode_cpus}",
         f"analysis.cpus={args.analysis_cpus}", *overrides,
     ])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import re
 import types
 import typing
@@ -19,12 +20,14 @@ from typing import Any, TypeVar
 
 import yaml
 
+from tracknet.errors import TrackNetError
+
 _EXPONENT_FLOAT = re.compile(r"[-+]?\d+(\.\d*)?[eE][-+]?\d+")
 
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
+class ConfigError(TrackNetError, ValueError):
     """A config file or override is invalid; the message names the file and key."""
 
 
@@ -59,8 +62,38 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: Sequenc
             value = yaml.safe_load(raw) if raw else ""
         except yaml.YAMLError as exc:
             raise ConfigError(f"override {item!r}: cannot parse value ({exc})") from exc
+        _check_key(cls, key, item)
         _set_dotted(values, key.split("."), value, item)
     return _build(cls, values, source, prefix="")
+
+
+def config_keys(cls: type, prefix: str = "") -> list[str]:
+    """Every settable key of a config dataclass, nested ones dotted ('predictor.threshold')."""
+    keys = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        keys.append(f"{prefix}{f.name}")
+        hint = hints[f.name]
+        if dataclasses.is_dataclass(hint):
+            keys += config_keys(hint, f"{prefix}{f.name}.")
+    return keys
+
+
+def _suggestion(key: str, valid: Sequence[str]) -> str:
+    """' (did you mean 'x'?)' for the valid key nearest to `key`, or ''."""
+    leaf = key.rsplit(".", 1)[-1]
+    same_leaf = [k for k in valid if k.rsplit(".", 1)[-1] == leaf]
+    close = same_leaf or difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _check_key(cls: type, key: str, item: str) -> None:
+    """A command-line override must name a key of the config (the error says so, not the file)."""
+    valid = config_keys(cls)
+    if key not in valid:
+        raise ConfigError(f"command line: unknown key '{key}' in {item!r}{_suggestion(key, valid)}")
 
 
 def _set_dotted(values: dict[str, Any], keys: list[str], value: Any, item: str) -> None:
@@ -77,8 +110,10 @@ def _build(cls: type[T], values: dict[str, Any], source: str, prefix: str) -> T:
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(values) - set(fields))
     if unknown:
+        key = f"{prefix}{unknown[0]}"
         raise ConfigError(
-            f"{source}: unknown key '{prefix}{unknown[0]}'; valid keys: {', '.join(sorted(fields))}"
+            f"{source}: unknown key '{key}'{_suggestion(key, [prefix + k for k in config_keys(cls)])}; "
+            f"valid keys here: {', '.join(sorted(fields))}"
         )
     kwargs = {name: _coerce(hints[name], value, source, f"{prefix}{name}") for name, value in values.items()}
     try:

@@ -10,7 +10,12 @@ without extension, '/'-separated):
     overlays/<video_id>.mp4                           optional, H.264 with ball, trail and players drawn
     clips/<video_id>/shot_<NNNN>.mp4                  optional, each court-view shot as its own H.264 clip
     summary/<run_id>.parquet                          one row per video, SUMMARY_SCHEMA (run_id inside)
-    _ledger/<video_id>.json                           run ledger (jobs.common.ledger)
+    _ledger/<video_id>.json                           run ledger, stage by stage (jobs.common.ledger)
+
+The predictions parquet is the record of truth of the model pass: CSV, JSON, overlays and
+clips are derived from it (and the shots table) without running the model again. The
+shot/court_view/player columns live in it too (one table for analysts); the analysis
+stage replaces just those columns, in one atomic write of the file.
 
 `<hive dirs>` are the video_id's `key=value` folders (`season=2024/`), so reading
 `predictions/` as a dataset gives them as partition columns. Every parquet file
@@ -50,7 +55,10 @@ PREDICTIONS_SCHEMA_NAME = "tracknet.predictions"
 PREDICTIONS_SCHEMA_VERSION = "2"
 SUMMARY_SCHEMA_NAME = "tracknet.run_summary"
 # 2: shots, court_view_frames, both_players_frames, both_players_fraction.
-SUMMARY_SCHEMA_VERSION = "2"
+# 3: per-stage outcome columns (predict, analysis, csv, json, overlay, clips).
+SUMMARY_SCHEMA_VERSION = "3"
+STAGES = ("predict", "analysis", "csv", "json", "overlay", "clips")
+"""A video's stages in jobs.infer, in order; each has its own run ledger entry and summary column."""
 POSITIONS_JSON_SCHEMA_NAME = "tracknet.positions"
 # 2: optional `shots` in the header and `shot`, `court_view`, `players` per frame.
 POSITIONS_JSON_SCHEMA_VERSION = "2"
@@ -135,6 +143,8 @@ SUMMARY_SCHEMA = pa.schema(
         pa.field("court_view_frames", pa.int64()),
         pa.field("both_players_frames", pa.int64()),  # court-view frames with both players; null without players
         pa.field("both_players_fraction", pa.float64()),  # of court-view frames
+        # Each stage's outcome in this run: done | skipped (already done) | failed; null when not asked.
+        *[pa.field(stage, pa.string()) for stage in STAGES],
     ],
     metadata={"schema": SUMMARY_SCHEMA_NAME, "schema_version": SUMMARY_SCHEMA_VERSION},
 )
@@ -216,12 +226,10 @@ def predictions_table(
     filled: np.ndarray,
     rejected: np.ndarray,
     model_version: str,
-    analysis: BroadcastAnalysis | None = None,
 ) -> pa.Table:
     """One row per frame in PREDICTIONS_FILE_SCHEMA; all arrays are (N,), positions in source pixels.
 
-    `analysis` (frames in the same order, 0..N-1) fills the shot and player columns;
-    without it they are null.
+    The shot and player columns are null (`with_analysis` fills them).
     """
     n = len(frame)
     visible = np.asarray(visible, dtype=bool)
@@ -249,12 +257,24 @@ def predictions_table(
         "fps": pa.array(np.full(n, meta.fps, dtype=np.float64)),
         "model_version": pa.array([model_version] * n, type=pa.string()),
     }
-    columns |= _analysis_columns(analysis, n)
+    columns |= analysis_columns(None, n)
     return pa.Table.from_pydict(columns, schema=PREDICTIONS_FILE_SCHEMA)
 
 
-def _analysis_columns(analysis: BroadcastAnalysis | None, n: int) -> dict[str, pa.Array]:
-    """The ANALYSIS_FIELDS columns (all null without an analysis)."""
+def with_analysis(table: pa.Table, columns: dict[str, pa.Array | pa.ChunkedArray]) -> pa.Table:
+    """`table` (PREDICTIONS_FILE_SCHEMA) with its ANALYSIS_FIELDS columns replaced by `columns`."""
+    for name, values in columns.items():
+        table = table.set_column(table.schema.get_field_index(name), PREDICTIONS_FILE_SCHEMA.field(name), values)
+    return table
+
+
+def stored_analysis_columns(table: pa.Table) -> dict[str, pa.ChunkedArray]:
+    """The ANALYSIS_FIELDS columns of a predictions table (to carry them into a new one)."""
+    return {f.name: table.column(f.name) for f in ANALYSIS_FIELDS}
+
+
+def analysis_columns(analysis: BroadcastAnalysis | None, n: int) -> dict[str, pa.Array]:
+    """The ANALYSIS_FIELDS columns of `analysis` for frames 0..n-1 (all null without one)."""
     if analysis is None:
         shot = pa.nulls(n, pa.int32())
         court_view = pa.nulls(n, pa.bool_())
@@ -298,19 +318,40 @@ def shots_table(meta: VideoMeta, analysis: BroadcastAnalysis) -> pa.Table:
     return pa.Table.from_pydict(columns, schema=SHOTS_SCHEMA)
 
 
-def analysis_summary(analysis: BroadcastAnalysis | None) -> dict[str, float | int | None]:
-    """The run summary's shot and player fields for one video (empty without an analysis)."""
-    if analysis is None:
+def players_found(shots: pa.Table) -> bool:
+    """True when the analysis behind a shots table looked for players (not only shots)."""
+    return shots.num_rows > 0 and shots.column("both_players_frames").null_count == 0
+
+
+def players_array(table: pa.Table) -> np.ndarray:
+    """(N, 2, 5) float64 near/far (x0, y0, x1, y1, score) from a predictions table; NaN where not found."""
+    boxes = np.full((table.num_rows, len(PLAYER_SIDES), 5), np.nan)
+    for k, side in enumerate(PLAYER_SIDES):
+        for i, name in enumerate(("x0", "y0", "x1", "y1", "score")):
+            boxes[:, k, i] = table.column(f"{side}_{name}").to_numpy(zero_copy_only=False).astype(np.float64)
+    return boxes
+
+
+def analysis_summary(table: pa.Table, shots: pa.Table | None) -> dict[str, float | int | None]:
+    """The run summary's shot and player fields for one video (empty without shots)."""
+    if shots is None:
         return {}
-    court_view_frames = int(analysis.court_view.sum())
-    row: dict[str, float | int | None] = {"shots": len(analysis.split.shots), "court_view_frames": court_view_frames}
-    if analysis.players is not None:
-        both = int((analysis.both_players() & analysis.court_view).sum())
+    court_view = table.column("court_view").to_numpy(zero_copy_only=False).astype(bool)
+    court_view_frames = int(court_view.sum())
+    row: dict[str, float | int | None] = {"shots": shots.num_rows, "court_view_frames": court_view_frames}
+    if players_found(shots):
+        both = int((~np.isnan(players_array(table)[:, :, 0]).any(axis=1) & court_view).sum())
         row |= {
             "both_players_frames": both,
             "both_players_fraction": both / court_view_frames if court_view_frames else None,
         }
     return row
+
+
+def read_parquet(uri: str, storage_config: StorageConfig | None = None) -> pa.Table:
+    """A parquet file written by `write_parquet`, from any URI."""
+    with storage.open_input(uri, storage_config) as stream:
+        return pq.read_table(stream)
 
 
 def write_parquet(table: pa.Table, path: str | os.PathLike) -> None:
@@ -337,12 +378,13 @@ def write_json(
     table: pa.Table,
     model_version: str,
     path: str | os.PathLike,
-    analysis: BroadcastAnalysis | None = None,
+    shots: pa.Table | None = None,
 ) -> None:
     """The video's metadata and per-frame positions as one JSON document, written frame by frame.
 
-    With an `analysis` the header gains `shots` (SHOTS_SCHEMA rows without video_id) and
-    each frame `shot`, `court_view` and `players` ({"near": {...} or null, "far": ...}).
+    With the video's `shots` table the header gains `shots` (SHOTS_SCHEMA rows without
+    video_id) and each frame `shot`, `court_view` and, when players were looked for,
+    `players` ({"near": {...} or null, "far": ...}) from the table's player columns.
     """
     header = {
         "schema": POSITIONS_JSON_SCHEMA_NAME,
@@ -358,20 +400,22 @@ def write_json(
         "model_version": model_version,
     }
     names = ["frame", "timestamp_s", "visible", "x", "y", "score"]
-    if analysis is not None:
-        header["shots"] = shots_table(meta, analysis).drop(["video_id"]).to_pylist()
+    players = None
+    if shots is not None:
+        header["shots"] = shots.drop(["video_id"]).to_pylist()
         for shot in header["shots"]:
             shot["confidence"] = round(shot["confidence"], 4)
             shot["court_iou"] = round(shot["court_iou"], 4)
         names += ["shot", "court_view"]
+        players = players_array(table) if players_found(shots) else None
     columns = {name: table.column(name).to_pylist() for name in names}
     with open(path, "w", encoding="utf-8") as out:
         out.write(json.dumps(header)[:-1] + ', "frames": [')
         for i in range(table.num_rows):
             row = {name: values[i] for name, values in columns.items()}
             row["score"] = round(float(row["score"]), 4)
-            if analysis is not None and analysis.players is not None:
-                row["players"] = {side: _player_json(analysis.players[i, k]) for k, side in enumerate(PLAYER_SIDES)}
+            if players is not None:
+                row["players"] = {side: _player_json(players[i, k]) for k, side in enumerate(PLAYER_SIDES)}
             out.write(("," if i else "") + "\n" + json.dumps(row, allow_nan=False))
         out.write("\n]}\n")
 

@@ -42,6 +42,7 @@ import pyarrow.parquet as pq
 
 from jobs.common import storage
 from jobs.common.storage import StorageConfig
+from tracknet.errors import TrackNetError
 
 SCHEMA_NAME = "windows"
 SCHEMA_VERSION = 2
@@ -79,7 +80,7 @@ PARQUET_COMPRESSION = {
 """Per-column parquet codecs: JPEG frames are stored as they are (they do not compress), the rest zstd."""
 
 
-class WindowsError(ValueError):
+class WindowsError(TrackNetError, ValueError):
     """A windows dataset is missing, empty or of an unknown schema version; names the URI."""
 
 

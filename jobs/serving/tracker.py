@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from ray import serve
 
-from jobs.common import storage
+from jobs.common.checkpoints import read_checkpoint
 from jobs.common.storage import StorageConfig
 from jobs.serving.config import BatchingConfig
 from tracknet.checkpoint import load_checkpoint
@@ -33,22 +33,6 @@ from tracknet.heatmap import Detection
 from tracknet.inference import FrameDetections, Predictor, decode_to_source_fast
 from tracknet.predictor_settings import PredictorSettings
 from tracknet.weights import default_checkpoint_path
-
-
-def read_checkpoint(model: str | None, storage_config: StorageConfig) -> bytes:
-    """The checkpoint's bytes from `model` (path or URI) or the packaged default.
-
-    Raises CheckpointError naming the file when it cannot be read.
-    """
-    if model is None:
-        path = default_checkpoint_path()
-        if not path.exists():
-            raise CheckpointError(str(path), "no model= given and the packaged default checkpoint is missing")
-        return path.read_bytes()
-    try:
-        return storage.read_bytes(model, storage_config)
-    except (FileNotFoundError, OSError) as exc:
-        raise CheckpointError(model, f"cannot read checkpoint ({exc})") from exc
 
 
 @dataclass(frozen=True)

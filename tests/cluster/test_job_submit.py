@@ -10,7 +10,7 @@ exactly as cluster/README.md documents it: `ray job submit --working-dir . -- py
 
 Where the work ran comes from Ray's state API: every task attempt of the job is recorded in the
 GCS with the node that ran it. That needs nothing from the job itself and names the project's
-own functions (`probe_video`, `decode_segments`, `PredictorActor`, `finalize_video`), so Ray
+own functions (`probe_video`, `decode_segments`, `PredictorActor`, `finish_video`), so Ray
 Data's bookkeeping actors, which Ray places on the head, are not mistaken for the job's work.
 The model actor reserves both CPUs of one worker (`cpus_per_actor=2`), so decoding and writing
 must land on the other one: a correct job uses both workers on every run, not by chance.
@@ -53,7 +53,7 @@ CLUSTER_START_TIMEOUT_S = 300.0
 """Starting three raylets takes 20 s on an idle 2-core machine and minutes on a loaded one."""
 JOB_TIMEOUT_S = 900.0
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
-JOB_FUNCTIONS = ("probe_video", "decode_segments", "PredictorActor", "finalize_video")
+JOB_FUNCTIONS = ("probe_video", "decode_segments", "PredictorActor", "finish_video")
 """The project's own task and actor functions, as they appear in Ray's task names."""
 AWS_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
 
@@ -165,17 +165,17 @@ def _relative(root: str, uri: str) -> str:
 def work_nodes(cluster: LocalCluster, job_id: str, finalized: int, timeout_s: float = 60.0) -> dict[str, set[str]]:
     """Node ids that ran each of the job's own functions (JOB_FUNCTIONS), from the state API.
 
-    Waits until `finalized` finalize_video tasks show as finished: task events reach the GCS a
+    Waits until `finalized` finish_video tasks show as finished: task events reach the GCS a
     second or so after the fact, and by then the earlier tasks' events have arrived too.
     """
     deadline = time.monotonic() + timeout_s
     while True:
         mine = [t for t in cluster.tasks(job_id) if any(f in t["name"] for f in JOB_FUNCTIONS)]
-        done = [t for t in mine if "finalize_video" in t["name"] and t["state"] == "FINISHED"]
+        done = [t for t in mine if "finish_video" in t["name"] and t["state"] == "FINISHED"]
         if len(done) >= finalized or time.monotonic() > deadline:
             break
         time.sleep(1.0)
-    assert len(done) >= finalized, f"only {len(done)} of {finalized} finalize_video tasks recorded"
+    assert len(done) >= finalized, f"only {len(done)} of {finalized} finish_video tasks recorded"
     nodes: dict[str, set[str]] = {}
     for task in mine:
         if task.get("node_id"):
@@ -211,7 +211,7 @@ def test_submitted_job_spreads_over_workers_and_writes_every_frame_once(cluster,
     model_version = tiny_checkpoint(tmp_path / "tiny.pt")
     storage.upload_file(tmp_path / "tiny.pt", f"s3://{s3_bucket}/models/tiny.pt", backfill.storage)
     entrypoint = backfill.command(f"model=s3://{s3_bucket}/models/tiny.pt", "segment_frames=24", "chunk_frames=12",
-                                  "batch_size=4", "num_actors=1", "cpus_per_actor=2", "torch_threads=1")
+                                  "predictor.batch_size=4", "num_actors=1", "cpus_per_actor=2", "predictor.torch_threads=1")
 
     done = submit(cluster, "infer-submit", entrypoint)
 

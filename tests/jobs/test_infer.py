@@ -48,8 +48,8 @@ def make_clip(path: Path, width: int = 160, height: int = 96, frames: int = 30, 
 
 
 def infer_config(input_uri: str, output_uri: str, model: str, *overrides: str) -> InferConfig:
-    base = [f"input={input_uri}", f"output={output_uri}", f"model={model}", "batch_size=4", "chunk_frames=12",
-            "device=cpu"]
+    base = [f"input={input_uri}", f"output={output_uri}", f"model={model}", "predictor.batch_size=4", "chunk_frames=12",
+            "predictor.device=cpu"]
     return load_config(InferConfig, CONF, [*base, *overrides])
 
 
@@ -80,9 +80,9 @@ def test_conf_file_maps_onto_config():
 @pytest.mark.parametrize(
     "override,message",
     [
-        ("batch_size=0", "batch_size must be >= 1"),
-        ("device=cuda", "needs gpus_per_actor > 0"),
-        ("threshold=1.5", "threshold must be in"),
+        ("predictor.batch_size=0", "batch_size must be >= 1"),
+        ("predictor.device=cuda", "needs gpus_per_actor > 0"),
+        ("predictor.threshold=1.5", "threshold must be in"),
         ("cleanup.max_jump_px=0", "max_jump_px must be > 0"),
         ("outputs.overlay=true", "unknown key 'outputs.overlay'"),
     ],
@@ -102,7 +102,7 @@ def test_usage_errors_exit_2(tmp_path, capsys):
         ([f"input={tmp_path / 'missing'}", out, f"model={model}"], "no such file or folder"),
         ([f"input={tmp_path / 'empty'}", out, f"model={model}"], "no videos found"),
         ([f"input={tmp_path / 'videos'}", out, f"model={tmp_path / 'nope.pt'}"], "nope.pt"),
-        ([f"input={tmp_path / 'videos'}", out, "batch_size=-1"], "batch_size must be >= 1"),
+        ([f"input={tmp_path / 'videos'}", out, "predictor.batch_size=-1"], "batch_size must be >= 1"),
         ([out], "input is required"),
     ]
     for args, message in cases:
@@ -188,7 +188,7 @@ def test_local_end_to_end(ray_local, tmp_path, capsys):
     out = tmp_path / "out"
 
     # 12-frame chunks and segments: the 60-frame video is decoded by 5 tasks.
-    args = [f"input={videos}", f"output={out}", f"model={model}", "batch_size=4", "chunk_frames=12",
+    args = [f"input={videos}", f"output={out}", f"model={model}", "predictor.batch_size=4", "chunk_frames=12",
             "segment_frames=12",
             "outputs.json=true", "outputs.overlays=true", "num_actors=2"]
     assert main(["--config", str(CONF), *args]) == EXIT_OK
@@ -258,7 +258,7 @@ def test_background_model_takes_each_segments_median(ray_local, tmp_path):
     save_checkpoint(model, TrackNet(dataclasses.replace(TINY_MODEL, background=True)), name="tiny-background")
     out = tmp_path / "out"
     # Under the untrained model's heat of ~0.5, so there are blobs to compare.
-    report = run_inference(infer_config(str(videos), str(out), str(model), "segment_frames=24", "threshold=0.45"))
+    report = run_inference(infer_config(str(videos), str(out), str(model), "segment_frames=24", "predictor.threshold=0.45"))
     assert report.count("ok") == 1
     found = read_predictions(str(out)).sort_values("frame")
     assert found["raw_visible"].any()

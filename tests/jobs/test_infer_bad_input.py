@@ -70,8 +70,8 @@ def test_bad_and_unusual_inputs(ray_local, tmp_path, capsys):
     tiny_checkpoint(model)
     out = tmp_path / "out"
 
-    code = main(["--config", str(CONF), f"input={videos}", f"output={out}", f"model={model}", "batch_size=4",
-                 "device=cpu", "outputs.overlays=true"])
+    code = main(["--config", str(CONF), f"input={videos}", f"output={out}", f"model={model}", "predictor.batch_size=4",
+                 "predictor.device=cpu", "outputs.overlays=true"])
     assert code == EXIT_SOME_FAILED
     printed = capsys.readouterr().out
     assert "7 ok, 0 skipped (already done), 4 failed" in printed

@@ -118,7 +118,7 @@ def test_without_shots_the_new_columns_are_null(cut_videos, tmp_path, ray_local)
     [
         (["players.enabled=true"], "players.enabled needs shots.enabled"),
         (["outputs.clips=true"], "outputs.clips needs shots.enabled"),
-        (["shots.enabled=true", "players.enabled=true", "players.detector=onnx"], "needs players.onnx_model"),
+        (["shots.enabled=true", "players.enabled=true", "players.detector=onnx"], "players: detector 'onnx' needs onnx_model"),
         (["shots.court_iou=2"], "court_iou"),
         (["analysis.width=10"], "analysis.width"),
     ],

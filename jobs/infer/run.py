@@ -1,0 +1,209 @@
+"""The run: list, plan each video's stages from the ledger, probe, predict, finish, summarise."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import ray
+
+from jobs.common import outputs
+from jobs.common.checkpoints import read_checkpoint
+from jobs.common.cli import EXIT_OK, EXIT_SOME_FAILED, run_main
+from jobs.common.config import ConfigError, parse_args
+from jobs.common.inputs import list_videos
+from jobs.common.ledger import RunLedger
+from jobs.common.outputs import STAGES, OutputLayout
+from jobs.common.ray_env import init_ray
+from jobs.infer.analysis import analyze_video, broadcast_config, check_onnx_model
+from jobs.infer.config import InferConfig
+from jobs.infer.finish import FinishContext, finish_video, record_failure, summary_base
+from jobs.infer.pipeline import VideoJob, predict_videos, probe_video
+from jobs.infer.stages import PREDICT, VideoPlan, plan_video, stage_keys, wanted_outputs
+from tracknet.checkpoint import load_checkpoint
+from tracknet.inference import FrameDetections
+
+log = logging.getLogger("jobs.infer")
+
+
+@dataclass
+class RunReport:
+    """What a run did: one summary row per video, and where the summary was written."""
+
+    run_id: str
+    rows: list[dict]
+    summary_uri: str
+    wall_s: float
+    model_version: str
+    output: str = ""
+
+    def count(self, status: str) -> int:
+        return sum(1 for row in self.rows if row["status"] == status)
+
+    def stage_counts(self, stage: str) -> dict[str, int]:
+        """{'done': n, 'skipped': n, 'failed': n} over the videos that asked for `stage`."""
+        counts = {"done": 0, "skipped": 0, "failed": 0}
+        for row in self.rows:
+            if row.get(stage) in counts:
+                counts[row[stage]] += 1
+        return counts
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_SOME_FAILED if self.count("failed") else EXIT_OK
+
+
+def new_run_id() -> str:
+    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+
+
+def run_inference(config: InferConfig) -> RunReport:
+    """Run the whole job; raises TrackNetError (config, input, model) before anything is processed."""
+    started = time.perf_counter()
+    run_id = new_run_id()
+    checkpoint = read_checkpoint(config.model, config.storage)
+    loaded = load_checkpoint(checkpoint)
+    model_config = loaded.model.config
+    try:
+        config.predictor.stride_for(model_config.frames_out)
+    except ValueError as exc:
+        raise ConfigError(f"predictor.window_stride: {exc}") from exc
+    if config.players.enabled and config.players.detector == "onnx":
+        check_onnx_model(config.players.onnx_model, config.storage)
+    listed = list_videos(config.input, config.video_suffixes, config.storage)
+    keys = stage_keys(config, loaded.model_version)
+    ctx = FinishContext(config.output, config.storage, config.outputs, config.cleanup, loaded.model_version, keys,
+                        run_id)
+    ledger = RunLedger(config.output, config.storage)
+    records = ledger.read_many(v.video_id for v in listed.videos + [p[0] for p in listed.problems])
+    wanted = wanted_outputs(config)
+
+    def plan_of(video):
+        return plan_video(video, records.get(video.video_id), keys, wanted, config.overwrite)
+
+    rows: list[dict] = [record_failure(plan_of(video), ctx, reason) for video, reason in listed.problems]
+    pending: list[VideoPlan] = []
+    for video in listed.videos:
+        plan = plan_of(video)
+        if plan.idle:
+            record = plan.record
+            rows.append(summary_base(plan, ctx) | {"status": "skipped", "frames": record.frames,
+                                                   "detected_frames": record.detected_frames} | record.analysis)
+        else:
+            pending.append(plan)
+    log.info("%d videos: %d already done, %d with work to do (%d need the model)", len(listed.videos),
+             len(listed.videos) - len(pending), len(pending), sum(p.predict for p in pending))
+    if pending:
+        init_ray()
+        rows += _run_pending(config, pending, checkpoint, model_config, ctx)
+
+    order = {v.video_id: i for i, v in enumerate(listed.videos + [p[0] for p in listed.problems])}
+    rows.sort(key=lambda row: order.get(row["video_id"], len(order)))
+    summary_uri = OutputLayout(config.output).summary(run_id)
+    outputs.write_summary(rows, summary_uri, config.storage)
+    return RunReport(run_id, rows, summary_uri, time.perf_counter() - started, loaded.model_version, config.output)
+
+
+def _run_pending(config: InferConfig, plans: list[VideoPlan], checkpoint: bytes, model_config, ctx) -> list[dict]:
+    """Probe the videos with work to do, run the model on those that need it, finish every one."""
+    probe = ray.remote(num_cpus=0.25)(probe_video)
+    probes = ray.get([probe.remote(p.video.uri, p.video.size_bytes, config.storage) for p in plans])
+    rows: list[dict] = []
+    jobs: list[VideoJob] = []
+    for plan, result in zip(plans, probes):
+        if isinstance(result, str):
+            rows.append(record_failure(plan, ctx, result, PREDICT if plan.predict else None))
+        else:
+            jobs.append(VideoJob(len(jobs), plan, result))
+    if not jobs:
+        return rows
+
+    finish = ray.remote(num_cpus=1, max_retries=1)(finish_video)
+    analyses: dict[int, ray.ObjectRef] = {}
+    analyzing = [job for job in jobs if job.plan.analysis]
+    if analyzing:
+        # Started first, so each video's analysis runs while its segments do.
+        analyze = ray.remote(
+            num_cpus=config.analysis.cpus, memory=config.analysis.memory_mb * 2**20, max_retries=1
+        )(analyze_video)
+        settings = broadcast_config(config)
+        analyses = {
+            job.index: analyze.remote(job.plan.video.uri, job.info, settings, config.storage) for job in analyzing
+        }
+    in_flight: list[ray.ObjectRef] = [
+        finish.remote(job, None, analyses.get(job.index), ctx) for job in jobs if not job.plan.predict
+    ]
+    modelled = [job for job in jobs if job.plan.predict]
+    if not modelled:
+        return rows + ray.get(in_flight)
+
+    def on_complete(job: VideoJob, found: FrameDetections, first_seen_s: float) -> None:
+        in_flight.append(finish.remote(job, found, analyses.get(job.index), ctx, first_seen_s))
+
+    def on_fail(job: VideoJob, reason: str) -> None:
+        if job.index in analyses:
+            ray.cancel(analyses.pop(job.index))
+        rows.append(record_failure(job.plan, ctx, reason, PREDICT))
+
+    def on_idle() -> None:
+        if in_flight:
+            ready, in_flight[:] = ray.wait(in_flight, num_returns=len(in_flight), timeout=0)
+            rows.extend(ray.get(ready))
+
+    predict_videos(config, modelled, checkpoint, model_config, on_complete, on_fail, on_idle)
+    return rows + ray.get(in_flight)
+
+
+def format_report(report: RunReport, max_failures: int = 20) -> str:
+    """A human-readable summary of the run."""
+    frames = sum(row.get("frames") or 0 for row in report.rows if row["status"] == "ok")
+    detected = sum(row.get("detected_frames") or 0 for row in report.rows if row["status"] == "ok")
+    modelled = sum(row.get("frames") or 0 for row in report.rows if row.get(PREDICT) == "done")
+    lines = [
+        f"jobs.infer run {report.run_id} with model {report.model_version}",
+        f"  videos: {len(report.rows)} total, {report.count('ok')} ok, {report.count('skipped')} skipped "
+        f"(already done), {report.count('failed')} failed",
+        f"  frames: {frames} in videos worked on, {detected} with the ball; the model ran on {modelled} "
+        f"in {report.wall_s:.1f} s ({modelled / max(report.wall_s, 1e-9):.1f} frames/s end to end)",
+        "  stages (videos done / skipped / failed):",
+    ]
+    for stage in STAGES:
+        counts = report.stage_counts(stage)
+        if any(counts.values()):
+            lines.append(f"    {stage:9s} {counts['done']} / {counts['skipped']} / {counts['failed']}")
+    court_view = sum(row.get("court_view_frames") or 0 for row in report.rows if row["status"] != "failed")
+    if any(row.get("shots") is not None for row in report.rows):
+        lines.append(f"  court view: {court_view} frames")
+    both = [row.get("both_players_frames") for row in report.rows if row["status"] != "failed"]
+    if any(count is not None for count in both):
+        found = sum(count or 0 for count in both)
+        lines.append(f"  both players found in {found} court-view frames ({found / max(court_view, 1):.1%})")
+    failures = [row for row in report.rows if row["status"] == "failed"]
+    if failures:
+        lines.append("  failed videos:")
+        lines += [f"    {row['video_id']}: {row['error']}" for row in failures[:max_failures]]
+        if len(failures) > max_failures:
+            lines.append(f"    ... and {len(failures) - max_failures} more (see the summary parquet)")
+    lines.append(f"  outputs under {report.output}; summary: {report.summary_uri}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the job from the command line; returns the exit code (jobs.common.cli)."""
+
+    def body() -> int:
+        config = parse_args(InferConfig, argv, description="Batch inference: per-frame ball positions")
+        report = run_inference(config)
+        print(format_report(report))
+        return report.exit_code
+
+    return run_main(body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
