@@ -16,7 +16,6 @@ Exit codes: 0 evaluated; 2 bad config or unreadable input; 4 nothing to evaluate
 from __future__ import annotations
 
 import io
-import posixpath
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,13 +28,15 @@ import pyarrow.parquet as pq
 from matplotlib.figure import Figure
 
 from jobs.common import storage
-from jobs.common.config import ConfigError, parse_args
+from jobs.common.cli import EXIT_OK, run_main
+from jobs.common.config import parse_args
+from jobs.common.inputs import InputError, video_id_for
 from jobs.common.storage import StorageConfig
-from tracknet.errors import LabelError
 from tracknet.labels import read_labels
 from tracknet.metrics import Confusion, Outcome, classify_frames
 
-EXIT_OK, EXIT_BAD_INPUT, EXIT_NOTHING = 0, 2, 4
+EXIT_NOTHING = 4
+"""Nothing to evaluate (no video has both predictions and labels); 0 and 2 as every job (jobs.common.cli)."""
 OVERALL = "__overall__"
 LABEL_SUFFIXES = (".csv", ".json")
 EVALUATION_SCHEMA_VERSION = "1"
@@ -96,7 +97,7 @@ def read_predictions(uri: str, cfg: StorageConfig, use_raw: bool) -> pd.DataFram
     try:
         table = pads.dataset(path, filesystem=fs, format="parquet", partitioning=None).to_table(columns=columns)
     except (FileNotFoundError, pa.ArrowInvalid) as exc:
-        raise FileNotFoundError(f"{uri}: no readable predictions parquet under predictions/ ({exc})") from exc
+        raise InputError(f"{uri}: no readable predictions parquet under predictions/ ({exc})") from exc
     frame = table.to_pandas()
     return frame.rename(columns={"raw_visible": "visible", "raw_x": "x", "raw_y": "y"})
 
@@ -126,9 +127,12 @@ def evaluate_video(
 
 def _label_files(uri: str, cfg: StorageConfig) -> dict[str, str]:
     files = {}
-    for entry in storage.list_files(uri, LABEL_SUFFIXES, cfg):
-        video_id = posixpath.splitext(entry.relative_path)[0]
-        files.setdefault(video_id, entry.uri)
+    try:
+        entries = storage.list_files(uri, LABEL_SUFFIXES, cfg)
+    except FileNotFoundError as exc:
+        raise InputError(f"{uri}: no such label folder (labels=)") from exc
+    for entry in entries:
+        files.setdefault(video_id_for(entry.relative_path), entry.uri)
     return files
 
 
@@ -211,12 +215,12 @@ def format_table(table: pd.DataFrame, config: EvaluateConfig) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        config = parse_args(EvaluateConfig, argv, description=__doc__.splitlines()[0])
-        table, no_labels, no_predictions = run(config)
-    except (ConfigError, FileNotFoundError, LabelError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    return run_main(lambda: _evaluate_and_report(argv))
+
+
+def _evaluate_and_report(argv: Sequence[str] | None) -> int:
+    config = parse_args(EvaluateConfig, argv, description=__doc__.splitlines()[0])
+    table, no_labels, no_predictions = run(config)
     if no_labels:
         print(f"videos with predictions but no labels ({len(no_labels)}): {', '.join(no_labels)}")
     if no_predictions:

@@ -45,6 +45,8 @@ import ray
 
 from jobs.common import storage
 from jobs.common.config import ConfigError, parse_args
+from jobs.common.cli import run_main
+from jobs.common.inputs import VIDEO_SUFFIXES, InputError, input_root, list_videos, open_source, video_id_for
 from jobs.common.ray_env import init_ray
 from jobs.common.storage import StorageConfig
 from jobs.common.windows import PARQUET_COMPRESSION, SCHEMA_VERSION, WINDOW_SCHEMA, WindowBatch, windows_uri
@@ -85,7 +87,7 @@ class FeaturizeConfig:
     """Root for windows/, summary.parquet and summary.json."""
     labels: str | None = None
     """Root holding label files at the videos' relative paths; None: beside each video."""
-    video_suffixes: tuple[str, ...] = (".mp4", ".mov", ".mkv", ".avi", ".webm")
+    video_suffixes: tuple[str, ...] = VIDEO_SUFFIXES
     """File name endings that count as videos (case-insensitive)."""
     width: int = 512
     """Model input width in pixels (a multiple of 8)."""
@@ -187,11 +189,6 @@ class FeaturizeReport:
 # --------------------------------------------------------------------------- planning
 
 
-def video_id_of(relative_path: str) -> str:
-    """video_id: the path relative to the input root, without extension, '/'-separated."""
-    return posixpath.splitext(relative_path.replace("\\", "/"))[0]
-
-
 def assign_splits(video_ids: Sequence[str], split: SplitConfig) -> dict[str, str]:
     """'train' or 'val' per video_id; deterministic in (video_ids, split config)."""
     ids = sorted(set(video_ids))
@@ -206,32 +203,25 @@ def assign_splits(video_ids: Sequence[str], split: SplitConfig) -> dict[str, str
     return {v: ("val" if v in val else "train") for v in ids}
 
 
-def _input_dir(config: FeaturizeConfig) -> str:
-    """The folder video_ids are relative to: `input`, or its parent when it names one file."""
-    fs, path = storage.resolve(config.input, config.storage)
-    if fs.get_file_info(path).type != pafs.FileType.File:
-        return config.input
-    if storage.is_s3(config.input):
-        return posixpath.dirname(config.input.rstrip("/"))
-    return os.path.dirname(path)
-
-
 def plan_videos(config: FeaturizeConfig) -> list[dict]:
     """List videos, pair labels and assign splits; one dict per video (no file is opened)."""
-    videos = storage.list_files(config.input, config.video_suffixes, config.storage)
-    label_root = config.labels or _input_dir(config)
+    listed = list_videos(config.input, config.video_suffixes, config.storage)
+    for video, reason in listed.problems:
+        log.warning("skipping %s: %s", video.uri, reason)
+    videos = listed.videos
+    label_root = config.labels or input_root(config.input, config.storage)
     try:
         label_files = storage.list_files(label_root, LABEL_SUFFIXES, config.storage)
-    except FileNotFoundError:
+    except FileNotFoundError as exc:
         if config.labels is not None:
-            raise
+            raise InputError(f"{label_root}: no such label folder (labels=)") from exc
         label_files = []
     labels_by_id: dict[str, str] = {}
     for suffix in LABEL_SUFFIXES:  # .csv wins over .json for the same video
         for entry in label_files:
             if entry.relative_path.lower().endswith(suffix):
-                labels_by_id.setdefault(video_id_of(entry.relative_path), entry.uri)
-    ids = [video_id_of(v.relative_path) for v in videos]
+                labels_by_id.setdefault(video_id_for(entry.relative_path), entry.uri)
+    ids = [v.video_id for v in videos]
     splits = assign_splits(ids, config.split)
     unknown = sorted(set(config.split.val_videos) - set(ids))
     if unknown:
@@ -240,19 +230,6 @@ def plan_videos(config: FeaturizeConfig) -> list[dict]:
         {"video_id": vid, "video_uri": v.uri, "label_uri": labels_by_id.get(vid), "split": splits[vid]}
         for vid, v in zip(ids, videos)
     ]
-
-
-def _open_video(uri: str, storage_config: StorageConfig):
-    """A local path as is (fastest for PyAV); a seekable stream for remote objects."""
-    fs, path = storage.resolve(uri, storage_config)
-    if isinstance(fs, pafs.LocalFileSystem):
-        return path
-    return fs.open_input_file(path)
-
-
-def _close(source) -> None:
-    if not isinstance(source, str):
-        source.close()
 
 
 def _read_label_file(uri: str, video_size: tuple[int, int], storage_config: StorageConfig) -> pd.DataFrame:
@@ -274,15 +251,13 @@ def inspect_video(plan: dict, config: FeaturizeConfig) -> dict:
     if plan["label_uri"] is None:
         stem = plan["video_id"]
         return out | {"status": "skipped", "error": f"no label file ({stem}.csv or {stem}.json)"}
-    source = _open_video(plan["video_uri"], config.storage)
     try:
-        info = probe(source)
+        with open_source(plan["video_uri"], config.storage) as source:
+            info = probe(source)
     except VideoError as exc:
         return out | {"status": "failed", "error": f"{plan['video_uri']}: {exc.problem}"}
     except OSError as exc:
         return out | {"status": "failed", "error": f"{plan['video_uri']}: cannot read ({exc})"}
-    finally:
-        _close(source)
     out |= {"frames": info.frame_count, "width": info.width, "height": info.height, "fps": info.fps}
     if info.frame_count < config.frames_in:
         return out | {
@@ -403,8 +378,7 @@ def _segment_windows(segment: dict, config: FeaturizeConfig) -> Iterator[tuple[p
     recent: deque[bytes] = deque(maxlen=f)
     batch = WindowBatch()
     expected = first
-    source = _open_video(segment["video_uri"], config.storage)
-    try:
+    with open_source(segment["video_uri"], config.storage) as source:
         # The segment's median first: one more decoding pass over the same source, as jobs.infer does.
         background = (
             encode_jpeg(estimate_background(source, first, stop, size), config.jpeg_quality)
@@ -429,8 +403,6 @@ def _segment_windows(segment: dict, config: FeaturizeConfig) -> Iterator[tuple[p
             )
             if len(batch) >= config.rows_per_block:
                 yield batch.to_table(), expected - first
-    finally:
-        _close(source)
     if expected < stop:
         raise VideoError(
             segment["video_uri"],
@@ -450,7 +422,7 @@ def run(config: FeaturizeConfig) -> FeaturizeReport:
     out_uri = windows_uri(config.output)
     if storage.exists(out_uri, config.storage):
         if not config.overwrite:
-            raise FileExistsError(f"{out_uri} exists; set overwrite=true to replace it")
+            raise ConfigError(f"{out_uri} exists; set overwrite=true to replace it")
         storage.delete_tree(out_uri, config.storage)
 
     plans = plan_videos(config)
@@ -561,20 +533,16 @@ def format_report(report: FeaturizeReport) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
+    """Exit codes: 0 some windows written; 1 no video gave windows; 2 bad config or input (jobs.common.cli)."""
+
+    def body() -> int:
         config = parse_args(FeaturizeConfig, argv, description=__doc__.splitlines()[0])
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    try:
         init_ray()
         report = run(config)
-    except (FileNotFoundError, FileExistsError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(format_report(report))
-    return 0 if report.count("ok") else 1
+        print(format_report(report))
+        return 0 if report.count("ok") else 1
+
+    return run_main(body)
 
 
 if __name__ == "__main__":

@@ -36,20 +36,18 @@ from typing import Any
 from ray import serve
 from ray.serve import Application
 
-from jobs.common.config import ConfigError, load_config, parse_args
+from jobs.common.cli import EXIT_OK, EXIT_USAGE, run_main
+from jobs.common.config import load_config, parse_args
 from jobs.common.ray_env import init_ray
 from jobs.serving.api import TrackingAPI
 from jobs.serving.config import ServeConfig
 from jobs.serving.tracker import BallTracker, describe_model
-from tracknet.errors import CheckpointError
 
 log = logging.getLogger("jobs.serve")
 
 APP_NAME = "tracknet"
-EXIT_OK = 0
-EXIT_USAGE = 2
 
-__all__ = ["APP_NAME", "ServeConfig", "app_builder", "build_app", "main"]
+__all__ = ["APP_NAME", "EXIT_OK", "EXIT_USAGE", "ServeConfig", "app_builder", "build_app", "main"]
 
 
 def build_app(config: ServeConfig) -> Application:
@@ -98,14 +96,13 @@ def app_builder(args: dict[str, Any]) -> Application:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Deploy and serve until Ctrl-C; returns the exit code (EXIT_OK, EXIT_USAGE)."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        config = parse_args(ServeConfig, argv, description=__doc__.splitlines()[0])
-        app = build_app(config)
-    except (ConfigError, CheckpointError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    """Deploy and serve until Ctrl-C; returns the exit code (jobs.common.cli: 0 stopped, 2 bad config or model)."""
+    return run_main(lambda: _serve(argv))
+
+
+def _serve(argv: Sequence[str] | None) -> int:
+    config = parse_args(ServeConfig, argv, description=__doc__.splitlines()[0])
+    app = build_app(config)
     try:
         init_ray()
         serve.start(http_options={"host": config.http.host, "port": config.http.port})

@@ -46,12 +46,14 @@ import torch
 from ray.data.expressions import col
 
 from jobs.common import storage
-from jobs.common.config import ConfigError, parse_args
+from jobs.common.cli import run_main
+from jobs.common.config import parse_args
 from jobs.common.ray_env import init_ray
 from jobs.common.storage import StorageConfig
 from jobs.common.windows import WindowsError, check_split, split_uri
 from tracknet.augment import AugmentConfig
 from tracknet.checkpoint import load_checkpoint, save_checkpoint
+from tracknet.errors import CheckpointError
 from tracknet.heatmap import render_targets
 from tracknet.metrics import Confusion
 from tracknet.model import ModelConfig, TrackNet, count_parameters, load_widened, weighted_bce
@@ -230,12 +232,12 @@ def check_windows_match_model(summary: dict[str, Any] | None, config: TrainConfi
     expected = {"width": config.model.width, "height": config.model.height, "frames_in": config.model.frames_in}
     for key, value in expected.items():
         if key in featurized and featurized[key] != value:
-            raise ValueError(
+            raise WindowsError(
                 f"{config.windows}: windows were featurized with {key}={featurized[key]}, "
                 f"but model.{key}={value}"
             )
     if config.model.background and not featurized.get("background", False):
-        raise ValueError(
+        raise WindowsError(
             f"{config.windows}: windows were featurized without background frames, but model.background=true "
             "(featurize again with background=true)"
         )
@@ -435,7 +437,7 @@ def read_init_weights(config: TrainConfig) -> bytes | None:
     try:
         return storage.read_bytes(config.init_from, config.storage)
     except OSError as exc:
-        raise FileNotFoundError(f"{config.init_from}: cannot read the init_from checkpoint ({exc})") from exc
+        raise CheckpointError(config.init_from, f"cannot read the init_from checkpoint ({exc})") from exc
 
 
 def make_trainer(
@@ -573,18 +575,14 @@ def run(config: TrainConfig) -> TrainReport:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        config = parse_args(TrainConfig, argv, description=__doc__.splitlines()[0])
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    try:
-        init_ray()
-        report = run(config)
-    except (WindowsError, ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    """Exit codes: 0 trained; 2 bad config, windows or init_from (jobs.common.cli)."""
+    return run_main(lambda: _train_and_report(argv))
+
+
+def _train_and_report(argv: Sequence[str] | None) -> int:
+    config = parse_args(TrainConfig, argv, description=__doc__.splitlines()[0])
+    init_ray()
+    report = run(config)
     best = report.best
     scores = (f"val precision {best['val_precision']:.3f} recall {best['val_recall']:.3f} F1 {best['val_f1']:.3f}"
               if "val_f1" in best else f"train loss {best['train_loss']:.5f}")

@@ -4,11 +4,12 @@ backfill still ends complete, with no frame missing or doubled and a consistent 
     .venv/bin/python -m pytest tests/cluster/test_fault.py -q
 
 The backfill (5 videos of 72 frames on a real S3 server, the packaged model, 24-frame segments) is
-submitted with `ray job submit --no-wait` to a head with no CPUs and two 2-CPU workers. Once
-the run ledger on S3 shows the first video done, the worker node that holds the model actor is
+submitted with `ray job submit --no-wait` to a head with no CPUs and two 2-CPU workers, through
+tests/cluster/gated_infer.py: while a gate file exists, only the first video may commit. Once
+the run ledger on S3 shows it done, the worker node that holds the model actor is
 SIGKILLed as a whole (raylet, object store, Ray workers: LocalCluster.kill_worker), the way a
 machine dies, so the actor, its in-flight batches, decode tasks and objects stored on that node
-are lost at once. Ray may recover inside the run (restart the actor, retry tasks), or the run
+are lost at once; then the gate opens. Ray may recover inside the run (restart the actor, retry tasks), or the run
 may end with exit code 3, listing the videos it could not finish. Either way, re-submitting the
 same command must finish the backfill: it skips the videos the first run committed and redoes
 the rest, and afterwards every frame of every video is in the outputs exactly once.
@@ -36,7 +37,8 @@ from tests.cluster.test_job_submit import (
     wait_for_job,
 )
 
-pytestmark = pytest.mark.skipif(not RAY_CLI.exists(), reason="the `ray` command is not installed beside Python")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not RAY_CLI.exists(), reason="the `ray` command is not installed beside Python")]
 
 EXIT_SOME_FAILED = 3  # jobs.infer's exit code when some videos failed and the others were written
 
@@ -75,12 +77,16 @@ def kill_model_node_after_first_video(cluster: LocalCluster, backfill: Backfill,
 def test_backfill_completes_after_a_worker_node_is_killed_part_way(cluster, s3_server, s3_bucket, tmp_path):
     backfill = upload_videos(s3_server, s3_bucket, {f"game{i}": 72 for i in range(5)}, tmp_path)
     entrypoint = backfill.command("segment_frames=24", "chunk_frames=12", "num_actors=1")
+    gate = tmp_path / "gate"
+    gate.touch()
+    gated = ["python", "-m", "tests.cluster.gated_infer", str(gate), *entrypoint[3:]]
 
-    started = submit(cluster, "backfill-1", entrypoint, wait=False)
+    started = submit(cluster, "backfill-1", gated, wait=False)
     assert started.returncode == 0, started.stderr[-2000:]
     killed = kill_model_node_after_first_video(cluster, backfill, "backfill-1")
     left_at_kill = set(backfill.frame_counts) - videos_done(backfill)
-    assert left_at_kill, "the job finished before the node was killed"
+    gate.unlink()
+    assert left_at_kill == {f"game{i}" for i in range(1, 5)}  # the gate held them
     rows = cluster.wait_for_nodes(alive=2, dead=1, timeout_s=60)
     assert cluster.worker_resource(killed) in next(r for r in rows if r["state"] == "DEAD")["resources_total"]
 

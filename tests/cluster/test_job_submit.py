@@ -47,7 +47,8 @@ from tracknet.labels import read_labels
 ROOT = Path(__file__).resolve().parents[2]
 RAY_CLI = Path(sys.executable).parent / "ray"
 
-pytestmark = pytest.mark.skipif(not RAY_CLI.exists(), reason="the `ray` command is not installed beside Python")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not RAY_CLI.exists(), reason="the `ray` command is not installed beside Python")]
 
 CLUSTER_START_TIMEOUT_S = 300.0
 """Starting three raylets takes 20 s on an idle 2-core machine and minutes on a loaded one."""

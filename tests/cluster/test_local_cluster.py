@@ -24,8 +24,8 @@ from cluster.local_cluster import LocalCluster
 ROOT = Path(__file__).resolve().parents[2]
 RAY_CLI = Path(sys.executable).parent / "ray"
 
-pytestmark = pytest.mark.skipif(not RAY_CLI.exists() and shutil.which("ray") is None,
-                                reason="the `ray` command is not installed")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not RAY_CLI.exists() and shutil.which("ray") is None,
+                                reason="the `ray` command is not installed")]
 
 CLIENT = """
 import json, sys

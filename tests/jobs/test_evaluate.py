@@ -8,6 +8,7 @@ import pytest
 
 from jobs import evaluate
 from jobs.common import storage
+from jobs.common.cli import EXIT_USAGE
 from jobs.common.outputs import PREDICTIONS_SCHEMA
 from jobs.common.storage import StorageConfig
 
@@ -97,13 +98,13 @@ def test_tolerance_is_configurable(tmp_path, capsys):
 
 
 def test_bad_inputs_give_clear_errors(tmp_path, capsys):
-    assert evaluate.main(["labels=x"]) == evaluate.EXIT_BAD_INPUT
+    assert evaluate.main(["labels=x"]) == EXIT_USAGE
     assert "predictions must be set" in capsys.readouterr().err
-    assert evaluate.main([f"predictions={tmp_path / 'none'}", f"labels={tmp_path}"]) == evaluate.EXIT_BAD_INPUT
+    assert evaluate.main([f"predictions={tmp_path / 'none'}", f"labels={tmp_path}"]) == EXIT_USAGE
     assert "none" in capsys.readouterr().err
     pred, labels = str(tmp_path / "pred"), str(tmp_path / "labels")
     _write_case(pred, labels, StorageConfig())
     (tmp_path / "labels" / "a.csv").write_text("Frame,Visibility,X,Y\n0,1,zz,3\n")
-    assert evaluate.main([f"predictions={pred}", f"labels={labels}"]) == evaluate.EXIT_BAD_INPUT
+    assert evaluate.main([f"predictions={pred}", f"labels={labels}"]) == EXIT_USAGE
     err = capsys.readouterr().err
     assert "a.csv" in err and "line 2" in err

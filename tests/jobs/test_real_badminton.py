@@ -21,7 +21,8 @@ CLIP = "00040"  # validation split (conf/featurize_badminton.yaml); the shortest
 # pre-processing or a background change that loses the shuttle.
 F1_FLOOR = 0.88
 
-pytestmark = pytest.mark.skipif(not CLIPS.is_dir(), reason=f"shared badminton clips not found at {CLIPS}")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not CLIPS.is_dir(), reason=f"shared badminton clips not found at {CLIPS}")]
 
 
 def test_default_model_tracks_the_shuttlecock_on_a_held_out_clip(ray_local, tmp_path):

@@ -40,6 +40,8 @@ from tracknet.synth import SynthConfig, write_clip
 from tracknet.video import probe, read_frames
 from tracknet.weights import synthetic_checkpoint_path
 
+pytestmark = pytest.mark.slow  # a Ray Serve application on 127.0.0.1
+
 CONF = Path(__file__).resolve().parents[2] / "conf" / "serve.yaml"
 SOURCE_SIZE = (200, 120)
 CLIP_FRAMES = 12
@@ -87,29 +89,41 @@ def server(ray_local: None, model_path: Path) -> Iterator[str]:
     """Base URL of the application, served once for the module on 127.0.0.1 and a free port."""
     from ray import serve
 
-    with socket.socket() as probe_socket:
-        probe_socket.bind(("127.0.0.1", 0))
-        port = probe_socket.getsockname()[1]
     config = load_config(ServeConfig, CONF, [
         f"model={model_path}", "predictor.device=cpu", "cpus_per_replica=1", "ingress.cpus=0.5",
         f"streams.max_streams={MAX_STREAMS}", "limits.max_request_mb=1", "limits.max_image_pixels=100000",
         "limits.max_video_mb=1", "limits.max_video_frames=20",
     ])
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
-    serve.run(build_app(config), name=APP_NAME, route_prefix="/")
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if requests.get(f"{url}/healthz", timeout=5).status_code == 200:
-                break
-        except requests.RequestException:  # not listening yet, or the app not deployed yet
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{url}/healthz never answered 200")
-        time.sleep(0.5)
+    # A free port can be taken by another process between the probe and Serve's bind: then the
+    # application never answers, and it is started again on another port.
+    for _ in range(3):
+        with socket.socket() as probe_socket:
+            probe_socket.bind(("127.0.0.1", 0))
+            port = probe_socket.getsockname()[1]
+        serve.start(http_options={"host": "127.0.0.1", "port": port})
+        serve.run(build_app(config), name=APP_NAME, route_prefix="/")
+        url = f"http://127.0.0.1:{port}"
+        if _answers(url, timeout_s=60):
+            break
+        serve.shutdown()
+    else:
+        raise RuntimeError("the application never answered /healthz on three free ports")
     yield url
     serve.shutdown()
+
+
+def _answers(url: str, timeout_s: float) -> bool:
+    """True once `url`/healthz answers 200 with this project's application (not another server)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            response = requests.get(f"{url}/healthz", timeout=5)
+            if response.status_code == 200 and "model_version" in response.json():
+                return True
+        except (requests.RequestException, ValueError):  # not listening yet, or the app not deployed yet
+            pass
+        time.sleep(0.5)
+    return False
 
 
 # ---------------------------------------------------------------- helpers
