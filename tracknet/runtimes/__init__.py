@@ -71,11 +71,15 @@ def build_engine(
     if runtime in _ONNX_ENGINES:
         try:
             importlib.import_module(runtime)  # before exporting: is it installed at all?
+        except ImportError as exc:
+            _log.warning("runtime %r is not installed (%s); running the model in torch instead", runtime, exc)
+            return TorchEngine(loaded.model, device, precision)
+        try:
             engine_type = _ONNX_ENGINES[runtime]
             return engine_type(cached_onnx(loaded), precision, threads or default_threads(settings))
-        except Exception as exc:  # not installed, export or compile failed: torch still works
+        except Exception as exc:  # export or compile failed: torch still runs the model
             _log.warning(
-                "runtime %r unavailable for model %s (%s: %s); running the model in torch instead",
+                "runtime %r failed for model %s (%s: %s); running the model in torch instead",
                 runtime, loaded.model_version, type(exc).__name__, exc,
             )
     return TorchEngine(loaded.model, device, precision)
