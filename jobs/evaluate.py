@@ -219,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _evaluate_and_report(argv: Sequence[str] | None) -> int:
-    config = parse_args(EvaluateConfig, argv, description=__doc__.splitlines()[0])
+    config = parse_args(EvaluateConfig, argv, prog="python -m jobs.evaluate", conf="evaluate.yaml", description=__doc__.splitlines()[0])
     table, no_labels, no_predictions = run(config)
     if no_labels:
         print(f"videos with predictions but no labels ({len(no_labels)}): {', '.join(no_labels)}")

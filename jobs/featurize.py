@@ -27,8 +27,6 @@ import hashlib
 import io
 import json
 import logging
-import os
-import posixpath
 import sys
 import time
 from collections import deque
@@ -536,7 +534,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Exit codes: 0 some windows written; 1 no video gave windows; 2 bad config or input (jobs.common.cli)."""
 
     def body() -> int:
-        config = parse_args(FeaturizeConfig, argv, description=__doc__.splitlines()[0])
+        config = parse_args(FeaturizeConfig, argv, prog="python -m jobs.featurize", conf="featurize.yaml", description=__doc__.splitlines()[0])
         init_ray()
         report = run(config)
         print(format_report(report))

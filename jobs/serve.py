@@ -101,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(argv: Sequence[str] | None) -> int:
-    config = parse_args(ServeConfig, argv, description=__doc__.splitlines()[0])
+    config = parse_args(ServeConfig, argv, prog="python -m jobs.serve", conf="serve.yaml", description=__doc__.splitlines()[0])
     app = build_app(config)
     try:
         init_ray()

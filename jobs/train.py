@@ -580,7 +580,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _train_and_report(argv: Sequence[str] | None) -> int:
-    config = parse_args(TrainConfig, argv, description=__doc__.splitlines()[0])
+    config = parse_args(TrainConfig, argv, prog="python -m jobs.train", conf="train.yaml", description=__doc__.splitlines()[0])
     init_ray()
     report = run(config)
     best = report.best

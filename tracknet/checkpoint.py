@@ -78,10 +78,14 @@ def save_checkpoint(
 
 
 def load_checkpoint(
-    source: str | os.PathLike | BinaryIO | bytes, device: str | torch.device = "cpu"
+    source: str | os.PathLike | BinaryIO | bytes, device: str | torch.device = "cpu", name: str | None = None
 ) -> LoadedCheckpoint:
-    """Rebuild the model from a checkpoint file; the model is in eval mode on `device`."""
-    name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else "<checkpoint bytes>"
+    """Rebuild the model from a checkpoint file; the model is in eval mode on `device`.
+
+    `name` is what errors call the checkpoint (its path or URI when `source` is bytes or a stream).
+    """
+    if name is None:
+        name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else "<checkpoint bytes>"
     if isinstance(source, bytes):
         source = io.BytesIO(source)
     if isinstance(source, (str, os.PathLike)) and not os.path.exists(source):
@@ -89,7 +93,11 @@ def load_checkpoint(
     try:
         payload = torch.load(source, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt or foreign files
-        raise CheckpointError(name, f"not a readable checkpoint ({type(exc).__name__}: {exc})") from exc
+        # torch's own message suggests loading with weights_only=False, i.e. unpickling an
+        # untrusted file: never pass that on.
+        raise CheckpointError(
+            name, f"not a readable checkpoint: torch cannot load it as a weights-only file ({type(exc).__name__})"
+        ) from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(name, f"not a {FORMAT} file")
     if payload.get("format_version") != FORMAT_VERSION:

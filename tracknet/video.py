@@ -26,6 +26,11 @@ VideoSource = str | os.PathLike | BinaryIO
 _GRID_TOLERANCE_FRAMES = 0.25
 
 
+def ffmpeg_problem(exc: av.FFmpegError) -> str:
+    """FFmpeg's words for an error, without its raw error number or the file name (said already)."""
+    return (exc.strerror or type(exc).__name__).rstrip(".").lower()
+
+
 @dataclass(frozen=True)
 class VideoInfo:
     """What a video is: size, rate and length, read from the container."""
@@ -70,7 +75,7 @@ def _open(source: VideoSource) -> av.container.InputContainer:
     try:
         container = av.open(source if not isinstance(source, os.PathLike) else os.fspath(source))
     except av.FFmpegError as exc:
-        raise VideoError(name, f"not a readable video ({exc})") from exc
+        raise VideoError(name, f"not a readable video ({ffmpeg_problem(exc)})") from exc
     if not container.streams.video:
         container.close()
         raise VideoError(name, "contains no video stream")
@@ -99,7 +104,7 @@ def probe(source: VideoSource) -> VideoInfo:
         try:
             frame_count = stream.frames or _count_packets(container, stream)
         except av.FFmpegError as exc:
-            raise VideoError(name, f"cannot read packets ({exc})") from exc
+            raise VideoError(name, f"cannot read packets ({ffmpeg_problem(exc)})") from exc
         if frame_count <= 0:
             raise VideoError(name, "video stream has no frames")
         width, height = stream.codec_context.width, stream.codec_context.height
@@ -167,7 +172,7 @@ def iter_frames(
                 continue
             yield Frame(index=index, timestamp_s=pts_s, image=_to_rgb(frame, size))
     except av.FFmpegError as exc:
-        raise VideoError(name, f"decoding failed ({exc})") from exc
+        raise VideoError(name, f"decoding failed ({ffmpeg_problem(exc)})") from exc
     finally:
         container.close()
 

@@ -133,10 +133,12 @@ class InferConfig:
     """S3 endpoint and region."""
 
     def __post_init__(self) -> None:
-        if not self.input:
-            raise ValueError("input is required (input=PATH_OR_URI)")
-        if not self.output:
-            raise ValueError("output is required (output=PATH_OR_URI)")
+        missing = [name for name in ("input", "output") if not getattr(self, name)]
+        if missing:
+            raise ValueError(
+                f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} required: "
+                "python -m jobs.infer input=VIDEOS output=RESULTS (folders, files or s3:// URIs; --help lists every key)"
+            )
         for name in ("chunk_frames", "num_actors", "segment_frames"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -126,7 +126,7 @@ def finish_video(
                 done = {
                     name: StageRecord(ctx.keys.output(name, predict_key, analysis_key), ctx.run_id) for name in group
                 }
-                _write_outputs(job, meta, table, shots, group, ctx, layout)
+                _write_outputs(job, table, shots, group, ctx)
                 record = _write(ledger, record.with_stages(done))
                 row |= {name: "done" for name in group}
         row |= {"status": "ok", "detected_frames": record.detected_frames} | record.analysis
@@ -238,15 +238,10 @@ def _commit_analysis(
 
 
 def _write_outputs(
-    job: VideoJob,
-    meta: VideoMeta,
-    table: pa.Table,
-    shots: pa.Table | None,
-    group: tuple[str, ...],
-    ctx: FinishContext,
-    layout: OutputLayout,
+    job: VideoJob, table: pa.Table, shots: pa.Table | None, group: tuple[str, ...], ctx: FinishContext
 ) -> None:
     """Write one output group from the predictions (and shots) tables and commit it."""
+    meta, layout = job.meta(), OutputLayout(ctx.output)
     video_id = meta.video_id
     if group == ("csv",):
         _stage_and_commit([("positions.csv", layout.csv(video_id), lambda p: outputs.write_csv(table, p))], ctx.storage)
@@ -257,19 +252,14 @@ def _write_outputs(
             ctx.storage,
         )
     else:
-        _render_videos(job, meta, table, shots, group, ctx, layout)
+        _render_videos(job, table, shots, group, ctx)
 
 
 def _render_videos(
-    job: VideoJob,
-    meta: VideoMeta,
-    table: pa.Table,
-    shots: pa.Table | None,
-    group: tuple[str, ...],
-    ctx: FinishContext,
-    layout: OutputLayout,
+    job: VideoJob, table: pa.Table, shots: pa.Table | None, group: tuple[str, ...], ctx: FinishContext
 ) -> None:
     """Overlay and/or court-view clips in one full-size decode, then their commit."""
+    meta, layout = job.meta(), OutputLayout(ctx.output)
     video_id = meta.video_id
     with tempfile.TemporaryDirectory(prefix="tracknet-infer-") as staging:
         staged: list[tuple[str, str]] = []

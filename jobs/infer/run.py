@@ -1,4 +1,7 @@
-"""The run: list, plan each video's stages from the ledger, probe, predict, finish, summarise."""
+"""Batch inference: per-frame ball positions for every video under an input URI (jobs.infer).
+
+The run: list, plan each video's stages from the ledger, probe, predict, finish, summarise.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from datetime import datetime, timezone
 import ray
 
 from jobs.common import outputs
-from jobs.common.checkpoints import read_checkpoint
+from jobs.common.checkpoints import load_model
 from jobs.common.cli import EXIT_OK, EXIT_SOME_FAILED, run_main
 from jobs.common.config import ConfigError, parse_args
 from jobs.common.inputs import list_videos
@@ -25,7 +28,6 @@ from jobs.infer.config import InferConfig
 from jobs.infer.finish import FinishContext, finish_video, record_failure, summary_base
 from jobs.infer.pipeline import VideoJob, predict_videos, probe_video
 from jobs.infer.stages import PREDICT, VideoPlan, plan_video, stage_keys, wanted_outputs
-from tracknet.checkpoint import load_checkpoint
 from tracknet.inference import FrameDetections
 
 log = logging.getLogger("jobs.infer")
@@ -66,8 +68,7 @@ def run_inference(config: InferConfig) -> RunReport:
     """Run the whole job; raises TrackNetError (config, input, model) before anything is processed."""
     started = time.perf_counter()
     run_id = new_run_id()
-    checkpoint = read_checkpoint(config.model, config.storage)
-    loaded = load_checkpoint(checkpoint)
+    checkpoint, loaded = load_model(config.model, config.storage)
     model_config = loaded.model.config
     try:
         config.predictor.stride_for(model_config.frames_out)
@@ -197,7 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the job from the command line; returns the exit code (jobs.common.cli)."""
 
     def body() -> int:
-        config = parse_args(InferConfig, argv, description="Batch inference: per-frame ball positions")
+        config = parse_args(InferConfig, argv, prog="python -m jobs.infer", conf="infer.yaml",
+                            description=__doc__.splitlines()[0])
         report = run_inference(config)
         print(format_report(report))
         return report.exit_code

@@ -24,15 +24,13 @@ import numpy as np
 import torch
 from ray import serve
 
-from jobs.common.checkpoints import read_checkpoint
+from jobs.common.checkpoints import checkpoint_name, load_model, read_checkpoint
 from jobs.common.storage import StorageConfig
 from jobs.serving.config import BatchingConfig
-from tracknet.checkpoint import load_checkpoint
 from tracknet.errors import CheckpointError, VideoError
 from tracknet.heatmap import Detection
 from tracknet.inference import FrameDetections, Predictor, decode_to_source_fast
 from tracknet.predictor_settings import PredictorSettings
-from tracknet.weights import default_checkpoint_path
 
 
 @dataclass(frozen=True)
@@ -65,7 +63,7 @@ class ModelInfo:
 
 def describe_model(model: str | None, storage_config: StorageConfig) -> ModelInfo:
     """Load the checkpoint once to validate it and describe it; raises CheckpointError."""
-    loaded = load_checkpoint(read_checkpoint(model, storage_config))
+    _, loaded = load_model(model, storage_config)
     metrics = loaded.metadata.get("metrics")
     return ModelInfo(
         loaded.model_version, loaded.model.config.to_dict(), metrics if isinstance(metrics, dict) else {}
@@ -128,7 +126,7 @@ class BallTracker:
         self.predictor = Predictor(read_checkpoint(model, storage_config), settings)
         if self.predictor.model_version != model_version:
             raise CheckpointError(
-                model or str(default_checkpoint_path()),
+                checkpoint_name(model),
                 f"replica loaded model {self.predictor.model_version}, expected {model_version} "
                 "(the file changed after the application was built)",
             )
