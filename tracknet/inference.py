@@ -306,9 +306,11 @@ class Predictor:
         self.model = checkpoint.model.eval()
         self.model_version = checkpoint.model_version
         self.engine = build_engine(checkpoint, settings, self.device, threads)
-        torch_layout = torch.channels_last if channels_last else torch.contiguous_format
-        self.memory_format = torch_layout if self.engine.runtime == "torch" else torch.contiguous_format
-        self.model.to(self.device, memory_format=self.memory_format)
+        if self.engine.runtime == "torch":
+            self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+            self.model.to(self.device, memory_format=self.memory_format)
+        else:  # the ONNX runtimes take NCHW arrays; the (shared) torch model is left as it is
+            self.memory_format = torch.contiguous_format
         self.config = self.model.config
         self.stride = settings.stride_for(self.config.frames_out)
         self.threshold = settings.threshold
