@@ -109,6 +109,8 @@ class FeaturizeConfig:
     """Ray CPUs reserved per decoding task."""
     overwrite: bool = True
     """Replace an existing <output>/windows; False makes an existing one an error."""
+    ray_progress_bars: bool = False
+    """Show Ray Data's own progress bars (off: the job's own log lines only)."""
     split: SplitConfig = field(default_factory=SplitConfig)
     """Train/validation split by whole video."""
     storage: StorageConfig = field(default_factory=StorageConfig)
@@ -535,7 +537,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def body() -> int:
         config = parse_args(FeaturizeConfig, argv, prog="python -m jobs.featurize", conf="featurize.yaml", description=__doc__.splitlines()[0])
-        init_ray()
+        init_ray(config.ray_progress_bars)
         report = run(config)
         print(format_report(report))
         return 0 if report.count("ok") else 1

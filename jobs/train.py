@@ -25,6 +25,7 @@ config, training config, metrics, data used), with `training_curve.png` and
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import math
@@ -32,6 +33,7 @@ import os
 import sys
 import tempfile
 import time
+import zlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -121,7 +123,10 @@ class TrainConfig:
     log_every_steps: int = 25
     """Print a progress line every this many steps (rank 0)."""
     seed: int = 0
-    """Seed of the model initialisation."""
+    """Seed of the model initialisation, the augmentation and the data order (a run is repeatable
+    on one machine with one worker)."""
+    ray_progress_bars: bool = False
+    """Show Ray Data's own progress bars (off: the per-epoch lines only)."""
     init_from: str | None = None
     """Checkpoint (path/URI) whose weights start a new run instead of random ones: fine-tuning, or
     adding `model.background` to a trained model (its new input channels start at zero). Ignored on resume."""
@@ -163,11 +168,18 @@ class TrainConfig:
 # --------------------------------------------------------------------------- data
 
 
-def _train_samples(batch: pa.Table, augment: AugmentConfig, copies: int) -> dict[str, np.ndarray]:
-    """Ray Data UDF: window rows -> augmented samples (inputs, visible, xy)."""
+def _train_samples(batch: pa.Table, augment: AugmentConfig, copies: int, seed: int) -> dict[str, np.ndarray]:
+    """Ray Data UDF: window rows -> augmented samples (inputs, visible, xy).
+
+    The augmentation of a batch is drawn from `seed` and the batch's windows, not from the
+    task that happens to run it, so a run is repeatable (each window gets the same crops in
+    every epoch; `samples_per_window` gives it several different ones).
+    """
+    windows = "\n".join(f"{v}:{s}" for v, s in zip(batch["video_id"].to_pylist(), batch["start_frame"].to_pylist()))
+    rng = np.random.default_rng([seed, zlib.crc32(windows.encode())])
     return window_samples(
         batch["frames"].to_pylist(), batch["visible"].to_pylist(), batch["x"].to_pylist(), batch["y"].to_pylist(),
-        augment=augment, rng=np.random.default_rng(), copies=copies, backgrounds=_backgrounds(batch),
+        augment=augment, rng=rng, copies=copies, backgrounds=_backgrounds(batch),
     )
 
 
@@ -191,7 +203,9 @@ def _backgrounds(batch: pa.Table) -> list[bytes] | None:
 
 def build_datasets(config: TrainConfig) -> dict[str, ray.data.Dataset]:
     """The lazily read and preprocessed train (and val, when present) datasets."""
-    columns = ["start_frame", "frames", "visible", "x", "y"] + (["background"] if config.model.background else [])
+    columns = ["video_id", "start_frame", "frames", "visible", "x", "y"] + (
+        ["background"] if config.model.background else []
+    )
     datasets = {}
     for split in ("train", "val"):
         try:
@@ -206,7 +220,7 @@ def build_datasets(config: TrainConfig) -> dict[str, ray.data.Dataset]:
         if split == "train":
             datasets[split] = dataset.randomize_block_order(seed=config.seed).map_batches(
                 _train_samples, batch_size=32, batch_format="pyarrow",
-                fn_kwargs={"augment": config.augment, "copies": config.samples_per_window},
+                fn_kwargs={"augment": config.augment, "copies": config.samples_per_window, "seed": config.seed},
             )
         else:
             if config.val_non_overlapping:
@@ -345,7 +359,8 @@ def train_loop(loop_config: dict[str, Any]) -> None:
         started = time.perf_counter()
         loss_sum, steps, samples = 0.0, 0, 0
         for batch in train_shard.iter_torch_batches(
-            batch_size=config.batch_size, local_shuffle_buffer_size=config.shuffle_buffer or None
+            batch_size=config.batch_size, local_shuffle_buffer_size=config.shuffle_buffer or None,
+            local_shuffle_seed=config.seed * 100_003 + epoch if config.shuffle_buffer else None,
         ):
             inputs = _to_device(batch["inputs"], device)  # (B, 3F, h, w)
             height, width = inputs.shape[-2:]
@@ -463,7 +478,16 @@ def make_trainer(
             failure_config=ray.train.FailureConfig(max_failures=config.max_failures),
         ),
         datasets=datasets,
+        # Blocks reach the workers in the order they were read (seeded), not as tasks finish:
+        # the same seed gives the same batches.
+        dataset_config=ray.train.DataConfig(execution_options=_ordered_execution()),
     )
+
+
+def _ordered_execution() -> ray.data.ExecutionOptions:
+    options = copy.deepcopy(ray.data.DataContext.get_current().execution_options)
+    options.preserve_order = True
+    return options
 
 
 def _load_state(checkpoint: ray.train.Checkpoint) -> dict[str, Any]:
@@ -581,7 +605,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _train_and_report(argv: Sequence[str] | None) -> int:
     config = parse_args(TrainConfig, argv, prog="python -m jobs.train", conf="train.yaml", description=__doc__.splitlines()[0])
-    init_ray()
+    init_ray(config.ray_progress_bars)
     report = run(config)
     best = report.best
     scores = (f"val precision {best['val_precision']:.3f} recall {best['val_recall']:.3f} F1 {best['val_f1']:.3f}"

@@ -129,6 +129,8 @@ class InferConfig:
     """File name endings that count as videos when listing a folder or glob."""
     overwrite: bool = False
     """Redo every stage of every video, ignoring the run ledger."""
+    ray_progress_bars: bool = False
+    """Show Ray Data's own progress bars too (the job prints its own progress line either way)."""
     storage: StorageConfig = field(default_factory=StorageConfig)
     """S3 endpoint and region."""
 

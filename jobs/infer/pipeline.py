@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ from tracknet.inference import Chunk, FrameDetections, Predictor, WindowPlan, it
 from tracknet.model import ModelConfig
 from tracknet.predictor_settings import PredictorSettings
 from tracknet.video import VideoInfo, probe
+
+log = logging.getLogger("jobs.infer")
 
 
 @dataclass(frozen=True)
@@ -228,11 +231,12 @@ def predict_videos(
     model_config: ModelConfig,
     on_complete: Callable[[VideoJob, FrameDetections, float], None],
     on_fail: Callable[[VideoJob, str], None],
-    on_idle: Callable[[], None],
+    on_batch: Callable[[int], None],
 ) -> None:
     """Run the model over `jobs` and hand each video, complete or failed, to a callback.
 
-    `on_idle` is called after every batch the driver receives (to collect finished work).
+    `on_batch(frames)` is called after every batch the driver receives, with the frames it
+    brought (for progress, and to collect finished work).
     """
     stride = config.predictor.stride_for(model_config.frames_out)
     chunk_frames = config.chunk_frames
@@ -319,8 +323,9 @@ def predict_videos(
                 if accumulator.complete:
                     del accumulators[index]
                     on_complete(accumulator.job, accumulator.detections, accumulator.first_seen_s)
-            on_idle()
+            on_batch(int((batch["frame"] >= 0).sum()))
     except Exception as exc:  # the pipeline itself broke: every unfinished video fails with the reason
+        log.exception("inference pipeline failed")
         reason = f"pipeline failed: {type(exc).__name__}: {exc}"
         for index in list(accumulators):
             fail(index, reason)

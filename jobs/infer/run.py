@@ -15,13 +15,14 @@ from datetime import datetime, timezone
 
 import ray
 
-from jobs.common import outputs
+from jobs.common import outputs, storage
 from jobs.common.checkpoints import load_model
 from jobs.common.cli import EXIT_OK, EXIT_SOME_FAILED, run_main
 from jobs.common.config import ConfigError, parse_args
 from jobs.common.inputs import list_videos
 from jobs.common.ledger import RunLedger
 from jobs.common.outputs import STAGES, OutputLayout
+from jobs.common.progress import Progress
 from jobs.common.ray_env import init_ray
 from jobs.infer.analysis import analyze_video, broadcast_config, check_onnx_model
 from jobs.infer.config import InferConfig
@@ -100,7 +101,7 @@ def run_inference(config: InferConfig) -> RunReport:
     log.info("%d videos: %d already done, %d with work to do (%d need the model)", len(listed.videos),
              len(listed.videos) - len(pending), len(pending), sum(p.predict for p in pending))
     if pending:
-        init_ray()
+        init_ray(config.ray_progress_bars)
         rows += _run_pending(config, pending, checkpoint, model_config, ctx)
 
     order = {v.video_id: i for i, v in enumerate(listed.videos + [p[0] for p in listed.problems])}
@@ -124,7 +125,6 @@ def _run_pending(config: InferConfig, plans: list[VideoPlan], checkpoint: bytes,
     if not jobs:
         return rows
 
-    finish = ray.remote(num_cpus=1, max_retries=1)(finish_video)
     analyses: dict[int, ray.ObjectRef] = {}
     analyzing = [job for job in jobs if job.plan.analysis]
     if analyzing:
@@ -136,28 +136,55 @@ def _run_pending(config: InferConfig, plans: list[VideoPlan], checkpoint: bytes,
         analyses = {
             job.index: analyze.remote(job.plan.video.uri, job.info, settings, config.storage) for job in analyzing
         }
-    in_flight: list[ray.ObjectRef] = [
-        finish.remote(job, None, analyses.get(job.index), ctx) for job in jobs if not job.plan.predict
-    ]
     modelled = [job for job in jobs if job.plan.predict]
-    if not modelled:
-        return rows + ray.get(in_flight)
+    progress = Progress("jobs.infer", len(plans), sum(job.info.frame_count for job in modelled))
+    finisher = _Finisher(ctx, analyses, rows, progress)
+    progress.add(videos=len(rows))
+    for job in jobs:
+        if not job.plan.predict:
+            finisher.submit(job, None, None)
+    if modelled:
+        predict_videos(config, modelled, checkpoint, model_config, finisher.submit, finisher.fail, finisher.on_batch)
+    finisher.collect(wait=True)
+    progress.close()
+    return rows
 
-    def on_complete(job: VideoJob, found: FrameDetections, first_seen_s: float) -> None:
-        in_flight.append(finish.remote(job, found, analyses.get(job.index), ctx, first_seen_s))
 
-    def on_fail(job: VideoJob, reason: str) -> None:
-        if job.index in analyses:
-            ray.cancel(analyses.pop(job.index))
-        rows.append(record_failure(job.plan, ctx, reason, PREDICT))
+class _Finisher:
+    """Starts each video's finish task once its detections (if any) are in, and collects the rows."""
 
-    def on_idle() -> None:
-        if in_flight:
-            ready, in_flight[:] = ray.wait(in_flight, num_returns=len(in_flight), timeout=0)
-            rows.extend(ray.get(ready))
+    def __init__(self, ctx: FinishContext, analyses: dict[int, ray.ObjectRef], rows: list[dict],
+                 progress: Progress) -> None:
+        self.task = ray.remote(num_cpus=1, max_retries=1)(finish_video)
+        self.ctx = ctx
+        self.analyses = analyses
+        self.rows = rows
+        self.progress = progress
+        self.in_flight: list[ray.ObjectRef] = []
 
-    predict_videos(config, modelled, checkpoint, model_config, on_complete, on_fail, on_idle)
-    return rows + ray.get(in_flight)
+    def submit(self, job: VideoJob, found: FrameDetections | None, first_seen_s: float | None) -> None:
+        self.in_flight.append(self.task.remote(job, found, self.analyses.get(job.index), self.ctx, first_seen_s))
+
+    def fail(self, job: VideoJob, reason: str) -> None:
+        if job.index in self.analyses:
+            ray.cancel(self.analyses.pop(job.index))
+        self.rows.append(record_failure(job.plan, self.ctx, reason, PREDICT))
+        self.progress.add(videos=1)
+
+    def on_batch(self, frames: int) -> None:
+        self.progress.add(frames=frames)
+        self.collect(wait=False)
+
+    def collect(self, wait: bool) -> None:
+        """Add the rows of finished tasks; with `wait`, of all of them."""
+        if not self.in_flight:
+            return
+        ready, self.in_flight = ray.wait(
+            self.in_flight, num_returns=len(self.in_flight), timeout=None if wait else 0
+        )
+        finished = ray.get(ready)
+        self.rows.extend(finished)
+        self.progress.add(videos=len(finished))
 
 
 def format_report(report: RunReport, max_failures: int = 20) -> str:
@@ -190,8 +217,26 @@ def format_report(report: RunReport, max_failures: int = 20) -> str:
         lines += [f"    {row['video_id']}: {row['error']}" for row in failures[:max_failures]]
         if len(failures) > max_failures:
             lines.append(f"    ... and {len(failures) - max_failures} more (see the summary parquet)")
-    lines.append(f"  outputs under {report.output}; summary: {report.summary_uri}")
+    lines.append("  outputs:")
+    for stage, folder, what in _OUTPUT_FOLDERS:
+        counts = report.stage_counts(stage)
+        if counts["done"] or counts["skipped"]:
+            lines.append(f"    {storage.join(report.output, folder)}/  {what}")
+    lines.append(f"    {report.summary_uri}  this run's summary (one row per video)")
+    if report.exit_code == EXIT_SOME_FAILED:
+        lines.append(f"exit status {EXIT_SOME_FAILED}: some videos failed (listed above); the others were written")
     return "\n".join(lines)
+
+
+_OUTPUT_FOLDERS = (
+    ("predict", "predictions", "per-frame predictions parquet (ball, and shots/players when analysed)"),
+    ("analysis", "shots", "shots parquet"),
+    ("csv", "csv", "TrackNet Frame,Visibility,X,Y per video"),
+    ("json", "json", "positions JSON per video"),
+    ("overlay", "overlays", "H.264 overlays with ball, trail and players"),
+    ("clips", "clips", "court-view shots as H.264 clips"),
+)
+"""Each stage's output folder (jobs.common.outputs.OutputLayout) and what it holds."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -88,3 +88,32 @@ def test_a_text_file_named_mp4_gets_words_not_an_error_number(tmp_path):
     message = str(raised.value)
     assert message.startswith(f"{path}: not a readable video (invalid data")
     assert not re.search(r"\d{4,}|Errno", message)
+
+
+def test_a_job_in_a_log_file_prints_a_few_plain_lines(tmp_path):
+    """Not a terminal (CI, `ray job submit`, a log file): no escape codes, no Ray progress bars, a
+    bounded log whose end names every output."""
+    import subprocess
+    import sys
+
+    from tracknet.weights import synthetic_checkpoint_path
+
+    videos = tmp_path / "videos"
+    for i in range(3):
+        make_clip(videos / f"v{i}.mp4", frames=24, seed=i)
+    out = tmp_path / "out"
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("RAY_ADDRESS")}
+    done = subprocess.run(
+        [sys.executable, "-m", "jobs.infer", f"input={videos}", f"output={out}",
+         f"model={synthetic_checkpoint_path()}", "predictor.device=cpu", "outputs.json=true"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL,
+    )
+    log = done.stdout + done.stderr
+    assert done.returncode == 0, log[-3000:]
+    lines = log.splitlines()
+    assert len(lines) < 100, log
+    assert "\x1b[" not in log and "\r" not in log
+    assert any(line.startswith("jobs.infer: 3/3 videos, 72/72 frames") for line in lines), log
+    assert "Traceback" not in log
+    for folder in ("predictions", "csv", "json"):
+        assert f"{out}/{folder}/" in log

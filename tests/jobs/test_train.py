@@ -168,3 +168,21 @@ def test_gpu_training_uses_bf16_and_channels_last(ray_local, tmp_path):
     report = train.run(tiny_train_config(windows, "use_gpu=true", "epochs=1",
                                          f"storage_path={tmp_path / 'runs'}", f"output={tmp_path / 'models'}"))
     assert report.history[0]["steps"] >= 1
+
+
+def test_the_same_seed_gives_the_same_weights(ray_local, tmp_path):
+    """Seeded model init, augmentation and data order: two runs give one model (demo-sized, one worker)."""
+    windows = str(tmp_path / "features")
+    featurize_clips(tmp_path, windows)
+
+    def weights(run_name: str, seed: int) -> dict[str, torch.Tensor]:
+        report = train.run(tiny_train_config(
+            windows, f"storage_path={tmp_path / 'runs'}", f"output={tmp_path / 'models'}", f"run_name={run_name}",
+            "epochs=2", f"seed={seed}", "shuffle_buffer=16",
+        ))
+        return load_checkpoint(report.model_uri).model.state_dict()
+
+    first, again, other = weights("first", 3), weights("again", 3), weights("other", 4)
+    for name, value in first.items():
+        torch.testing.assert_close(again[name], value, atol=0, rtol=0, msg=name)
+    assert any(not torch.equal(other[name], value) for name, value in first.items())
