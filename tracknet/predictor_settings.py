@@ -16,7 +16,7 @@ into what runs on a given device (see its docstring and `tracknet.runtimes`):
 | onnxruntime | CPU | fp32 | ONNX Runtime's CPU provider (fp32 only) |
 
 A runtime that is not installed, or whose export fails, falls back to torch with one
-logged warning saying why (`tracknet.runtimes.build_runner`).
+logged warning saying why (`tracknet.runtimes.build_engine`).
 """
 
 from __future__ import annotations
