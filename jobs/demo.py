@@ -27,7 +27,7 @@ CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
 def _step(name: str, job: Callable[[Sequence[str]], int], argv: list[str]) -> None:
-    print(f"\n=== {name}: python -m jobs.{job.__module__.split('.')[-1]} {' '.join(argv)}", flush=True)
+    print(f"\n=== {name}: python -m jobs.{name} {' '.join(argv)}", flush=True)
     started = time.monotonic()
     code = job(argv)
     if code != 0:

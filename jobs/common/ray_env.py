@@ -26,14 +26,24 @@ def init_ray(progress_bars: bool = False) -> None:
     """
     DataContext.get_current().enable_progress_bars = progress_bars
     if not progress_bars:
-        # Ray Data's per-dataset "Starting execution"/"Execution plan" lines, not its warnings.
-        logging.getLogger("ray.data").setLevel(logging.WARNING)
-        progress_logger = logging.getLogger("ray.data._internal.progress")
-        if not any(isinstance(f, _ProgressBarsOff) for f in progress_logger.filters):
-            progress_logger.addFilter(_ProgressBarsOff())
+        quiet_ray_logs()
     if ray.is_initialized():
         return
     address = os.environ.get("RAY_ADDRESS") or None
+    runtime_env = None
     if address is None:
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    ray.init(address=address, log_to_driver=True, logging_level=logging.WARNING)
+        if not progress_bars:
+            # Every worker process too (Ray Data's coordinators, Ray Train's controller), whose
+            # log lines reach the driver. A submitted job keeps its own runtime env untouched.
+            runtime_env = {"worker_process_setup_hook": "jobs.common.ray_env.quiet_ray_logs"}
+    ray.init(address=address, log_to_driver=True, logging_level=logging.WARNING, runtime_env=runtime_env)
+
+
+def quiet_ray_logs() -> None:
+    """Ray Data's and Ray Train's informational lines off in this process; their warnings stay."""
+    for name in ("ray.data", "ray.train"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    progress_logger = logging.getLogger("ray.data._internal.progress")
+    if not any(isinstance(f, _ProgressBarsOff) for f in progress_logger.filters):
+        progress_logger.addFilter(_ProgressBarsOff())
