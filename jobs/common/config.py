@@ -38,7 +38,7 @@ CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 """The repository's conf/ folder, where each job's default config file lives."""
 
 
-def parse_args(cls: type[T], argv: Sequence[str] | None = None, *, prog: str, conf: str | None = None,
+def parse_args(cls: type[T], argv: Sequence[str] | None = None, *, prog: str | None = None, conf: str | None = None,
                description: str | None = None) -> T:
     """Build a job config from `--config FILE` (default conf/`conf`) and `key=value` arguments.
 

@@ -137,6 +137,8 @@ def finish_video(
             row[stage] = "failed"
         record = replace(record, status="failed", error=error)
     row["wall_s"] = round(time.perf_counter() - started_s, 3)
+    if record.status == "ok" and (found is not None or analysis is not None or plan.outputs):
+        return row  # the last stage's ledger write already recorded this run's outcome
     return _write_record(ledger, record, row)
 
 
