@@ -15,8 +15,9 @@ runtimes' own pools). For the packaged default model (or `--model`), prints:
   fp32 on the same batch (heatmaps are sigmoid probabilities; the decision threshold is 0.5);
 - `Predictor.predict_video` frames/s in this process on a synthetic 1280x720 H.264 clip
   (tracknet.synth): decode to model size, background pass, model, heatmap decoding; with
-  flip_tta on (as conf/infer.yaml) at `--video-batch-size`, and the share of frames whose
-  detection differs from torch fp32's (visibility, or position by more than 1 model pixel).
+  flip_tta on (as conf/infer.yaml) at `--video-batch-size`, median of `--rounds` rounds
+  taken in turns, and the share of frames whose detection differs from torch fp32's
+  (visibility, or position by more than 1 model pixel).
 
 `--int8` adds an experiment that the library does not ship: OpenVINO int8, quantized after
 training by NNCF (`pip install nncf`; MIXED preset: symmetric weights, asymmetric
@@ -198,23 +199,29 @@ def differs(found: FrameDetections, reference: FrameDetections, scale: float) ->
 
 def videos(loaded: LoadedCheckpoint, clip: Path, args: argparse.Namespace, variants: list,
            int8: OpenVinoInt8Engine | None) -> list[tuple[str, float, float]]:
-    """(label, frames/s, share of frames differing from torch fp32) of predict_video per variant."""
+    """(label, frames/s, share of frames differing from torch fp32) of predict_video per variant.
+
+    The variants take turns within each of `--rounds` rounds (median frames/s), like model-only.
+    """
     info = probe(clip)
     frames = info.frame_count
+    size = (info.width, info.height)
     scale = info.width / loaded.model.config.width  # one model pixel in source pixels
-    rows, reference = [], None
-    for variant in variants:
-        label = variant[0]
-        settings = PredictorSettings(device="cpu", flip_tta=True, batch_size=args.video_batch_size)
-        predictor = make_predictor(loaded, variant, settings, args.threads, int8)
-        predictor.predict_video(clip, min(frames, 12), (info.width, info.height), 0, min(frames, 12))  # warm-up
-        start = time.perf_counter()
-        found = predictor.predict_video(clip, frames, (info.width, info.height))
-        rate = frames / (time.perf_counter() - start)
-        reference = found if reference is None else reference
-        rows.append((label, rate, differs(found, reference, scale)))
-        print(f"predict_video {label}: {rate:.1f} frames/s", flush=True)
-    return rows
+    settings = PredictorSettings(device="cpu", flip_tta=True, batch_size=args.video_batch_size)
+    predictors = {variant[0]: make_predictor(loaded, variant, settings, args.threads, int8) for variant in variants}
+    rates: dict[str, list[float]] = {label: [] for label in predictors}
+    found: dict[str, FrameDetections] = {}
+    for label, predictor in predictors.items():  # warm-up
+        predictor.predict_video(clip, frames, size, 0, min(frames, 12))
+    for round_index in range(args.rounds):
+        for label, predictor in predictors.items():
+            start = time.perf_counter()
+            found[label] = predictor.predict_video(clip, frames, size)
+            rates[label].append(frames / (time.perf_counter() - start))
+        print(f"predict_video round {round_index + 1}/{args.rounds}: "
+              + ", ".join(f"{label} {rates[label][-1]:.1f}" for label in predictors) + " frames/s", flush=True)
+    reference = found[variants[0][0]]
+    return [(label, float(np.median(rates[label])), differs(found[label], reference, scale)) for label in predictors]
 
 
 def main() -> None:
@@ -267,7 +274,7 @@ def main() -> None:
         print(f"| {cell.label} | {cell.batch_size} | {'on' if cell.flip_tta else 'off'} | {seconds * 1000:.1f} | "
               f"{rate:.1f} | {speedup:.2f}x | {cell.max_diff:.1e} |")
     print(f"\n`Predictor.predict_video`, one process, {args.video_frames}-frame 1280x720 H.264 synthetic clip, "
-          f"flip_tta on, batch {args.video_batch_size}\n")
+          f"flip_tta on, batch {args.video_batch_size}, {args.rounds} rounds, medians\n")
     print("| runtime | frames/s | vs torch fp32 | frames differing from torch fp32 |")
     print("| --- | --- | --- | --- |")
     for label, rate, share in video_rows:
