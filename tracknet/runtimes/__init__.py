@@ -58,7 +58,8 @@ def build_engine(
     """The forward pass of `loaded.model` as `settings` ask for it on `device`.
 
     Args:
-        loaded: the model (already on `device`, in eval mode) and its version.
+        loaded: the model (eval mode) and its version; torch runs it where the caller puts
+            it (the Predictor moves it to `device`), the ONNX export copies it to the CPU.
         settings: runtime and precision (auto resolved here), torch_threads.
         device: where the model runs; CUDA always runs torch.
         threads: intra-op threads of the CPU runtimes; None = `default_threads(settings)`.
