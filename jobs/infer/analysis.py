@@ -20,8 +20,8 @@ from jobs.common import storage
 from jobs.common.inputs import open_source
 from jobs.common.storage import StorageConfig
 from jobs.infer.config import InferConfig
+from jobs.infer.failures import failure_reason
 from tracknet.broadcast import BroadcastAnalysis, BroadcastConfig, analyze_broadcast
-from tracknet.errors import VideoError
 from tracknet.players import make_detector
 from tracknet.players.onnx import DetectorModelError
 from tracknet.video import VideoInfo
@@ -44,13 +44,6 @@ def check_onnx_model(uri: str, storage_config: StorageConfig | None) -> None:
         OnnxPersonDetector(path)
 
 
-def describe_failure(exc: BaseException, uri: str) -> str:
-    """One line naming the video and the problem."""
-    if isinstance(exc, VideoError):
-        return f"{uri}: {exc.problem}"
-    return f"{uri}: {type(exc).__name__}: {exc}"
-
-
 def analyze_video(
     uri: str, info: VideoInfo, config: BroadcastConfig, storage_config: StorageConfig | None
 ) -> BroadcastAnalysis | str:
@@ -68,7 +61,7 @@ def analyze_video(
             source = stack.enter_context(open_source(uri, storage_config))
             return analyze_broadcast(source, info, config, detector)
     except Exception as exc:  # reported as this video's failure
-        return f"shot/player analysis failed: {describe_failure(exc, uri)}"
+        return f"shot/player analysis failed: {failure_reason(exc, uri)}"
 
 
 @contextlib.contextmanager

@@ -22,7 +22,7 @@ from jobs.common.inputs import open_source
 from jobs.common.ledger import LedgerRecord, RunLedger, StageRecord
 from jobs.common.outputs import OutputLayout, VideoMeta
 from jobs.common.storage import StorageConfig
-from jobs.infer.analysis import describe_failure
+from jobs.infer.failures import failure_reason
 from jobs.infer.config import CleanupConfig, OutputsConfig
 from jobs.infer.pipeline import VideoJob
 from jobs.infer.stages import ANALYSIS, PREDICT, VIDEO_STAGES, StageKeys, VideoPlan
@@ -131,7 +131,7 @@ def finish_video(
                 row |= {name: "done" for name in group}
         row |= {"status": "ok", "detected_frames": record.detected_frames} | record.analysis
     except Exception as exc:  # this video fails; the run goes on, and what was committed stays
-        error = str(exc) if isinstance(exc, _StageFailed) else describe_failure(exc, plan.video.uri)
+        error = str(exc) if isinstance(exc, _StageFailed) else failure_reason(exc, plan.video.uri)
         row |= {"status": "failed", "error": error}
         if stage is not None:
             row[stage] = "failed"

@@ -27,7 +27,7 @@ import torch
 from jobs.common.inputs import open_source
 from jobs.common.outputs import VideoMeta
 from jobs.common.storage import StorageConfig
-from jobs.infer.analysis import describe_failure
+from jobs.infer.failures import failure_reason
 from jobs.infer.config import InferConfig
 from jobs.infer.stages import VideoPlan
 from tracknet.inference import Chunk, FrameDetections, Predictor, WindowPlan, iter_segment_chunks, split_range
@@ -61,7 +61,7 @@ def probe_video(uri: str, size_bytes: int, storage_config: StorageConfig | None)
         with open_source(uri, storage_config) as source:
             return probe(source)
     except Exception as exc:  # one bad file must not stop the run; the reason goes to the summary
-        return describe_failure(exc, uri)
+        return failure_reason(exc, uri)
 
 
 def _chunk_row(video_index: int, frame_count: int, chunk: Chunk | None, error: str = "") -> dict[str, np.ndarray]:
@@ -110,7 +110,7 @@ def decode_segments(
                 ):
                     yield _chunk_row(video_index, frame_count, chunk)
         except Exception as exc:  # reported per video in the summary
-            yield _chunk_row(video_index, frame_count, None, describe_failure(exc, uri))
+            yield _chunk_row(video_index, frame_count, None, failure_reason(exc, uri))
 
 
 _DETECTION_COLUMNS = ("video_index", "frame", "timestamp_s", "visible", "x", "y", "score", "error")
@@ -146,6 +146,7 @@ class PredictorActor:
                     parts.append(self._predict(batch, i, video_index))
                     continue
                 except Exception as exc:  # e.g. CUDA out of memory: fail this video, keep going
+                    log.warning("the model failed on a chunk of video %d", video_index, exc_info=exc)
                     error = f"inference failed: {type(exc).__name__}: {exc}"
             parts.append(_error_detections(video_index, error))
         return {name: np.concatenate([p[name] for p in parts]) for name in _DETECTION_COLUMNS}

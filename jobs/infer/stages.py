@@ -97,10 +97,6 @@ class VideoPlan:
         """Nothing to do: every stage asked for is already done."""
         return not (self.predict or self.analysis or self.outputs)
 
-    @property
-    def decodes_video(self) -> bool:
-        return bool(set(self.outputs) & set(VIDEO_STAGES))
-
 
 def plan_video(
     video: VideoInput, record: LedgerRecord | None, keys: StageKeys, wanted: tuple[str, ...], overwrite: bool
