@@ -2,18 +2,19 @@
 
     python benchmarks/infer_stages.py [--videos 50] [--frames 15] [--model tracknet/weights/synthetic.pt]
 
-Writes N synthetic clips (320x180, tracknet.synth), then runs the real job (local Ray,
-conf/infer.yaml with `predictor.flip_tta=false`) over them four times on the same output:
+Writes synthetic clips (320x180, tracknet.synth) and runs the real job (local Ray,
+conf/infer.yaml with `predictor.flip_tta=false`) over the first N of them for each N
+given (a first run each), and for the largest N three more times on the same output:
 
-1. the first run (model pass, CSV);
-2. the same command again (every stage already done: skipped);
-3. plus `outputs.json=true` (JSON derived from the committed predictions, no model);
-4. plus `outputs.overlays=true` (decodes the sources again, no model).
+1. the same command again (every stage already done: skipped);
+2. plus `outputs.json=true` (JSON derived from the committed predictions: no Ray, no model);
+3. plus `outputs.overlays=true` (decodes the sources again, no model).
 
 Prints, side by side: wall time, videos per stage done/skipped, the time to the first
-committed video (its ledger record), and the driver's peak RSS after each run; and the
-per-video overhead of the first run beyond model time (the model's own time per video,
-measured in this process on one clip with the same settings, times N).
+committed video (its ledger record), and the driver's peak RSS so far (it must not grow
+with N beyond the listing); then the per-video cost of a first run between the smallest
+and largest N (Ray start-up cancels out) against the model's own time per video (one
+clip, in this process, same settings).
 """
 
 from __future__ import annotations
@@ -54,57 +55,73 @@ def peak_rss_mib() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--videos", type=int, default=50)
+    parser.add_argument("--videos", type=int, nargs="+", default=[50, 200],
+                        help="video counts; each gets a first run, the largest the re-runs too")
     parser.add_argument("--frames", type=int, default=15)
     parser.add_argument("--model", default=str(synthetic_checkpoint_path()))
     args = parser.parse_args()
 
+    counts = sorted(args.videos)
     work = Path(tempfile.mkdtemp(prefix="infer_stages_"))
-    videos = work / "videos"
-    videos.mkdir()
-    for i in range(args.videos):
-        path = videos / f"v{i:05d}.mp4"
+    clips = work / "clips"
+    clips.mkdir()
+    for i in range(counts[-1]):
+        path = clips / f"v{i:05d}.mp4"
         write_clip(path, SynthConfig(width=WIDTH, height=HEIGHT, frames=args.frames, seed=i))
         path.with_suffix(".csv").unlink()
-    out = work / "out"
-    base = [f"input={videos}", f"output={out}", f"model={args.model}", "predictor.flip_tta=false"]
-    config = load_config(InferConfig, REPO / "conf" / "infer.yaml", base)
+    conf = REPO / "conf" / "infer.yaml"
+    base = [f"model={args.model}", "predictor.flip_tta=false"]
 
-    predictor = Predictor(args.model, config.predictor)
-    probe_clip = str(videos / "v00000.mp4")
+    predictor = Predictor(args.model, load_config(InferConfig, conf, ["input=x", "output=y", *base]).predictor)
+    probe_clip = str(clips / "v00000.mp4")
     predictor.predict_video(probe_clip, args.frames, (WIDTH, HEIGHT))  # warm-up
     t0 = time.perf_counter()
     predictor.predict_video(probe_clip, args.frames, (WIDTH, HEIGHT))
-    model_s_per_video = time.perf_counter() - t0
+    model_s = time.perf_counter() - t0
 
-    print(f"{args.videos} videos of {args.frames} frames at {WIDTH}x{HEIGHT}, model {Path(args.model).name}, "
-          f"flip_tta off; machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")
-    print("| run | wall s | predict done/skipped | json done | overlay done | first commit s | driver peak RSS MiB |")
-    print("|---|---|---|---|---|---|---|")
-    runs = [("first run", []), ("same command again", []), ("+ outputs.json=true", ["outputs.json=true"]),
-            ("+ outputs.overlays=true", ["outputs.json=true", "outputs.overlays=true"])]
-    walls = {}
-    for name, extra in runs:
-        found: list[float] = []
-        stop = threading.Event()
-        started = time.perf_counter()
-        watcher = threading.Thread(target=first_commit_s, args=(out / "_ledger", time.time(), stop, found),
-                                   daemon=True)
-        watcher.start()
-        report = run_inference(load_config(InferConfig, REPO / "conf" / "infer.yaml", base + extra))
-        wall = time.perf_counter() - started
-        stop.set()
-        walls[name] = wall
-        predict = report.stage_counts("predict")
-        first = f"{found[0]:.1f}" if found else "-"
-        print(f"| {name} | {wall:.1f} | {predict['done']}/{predict['skipped']} | "
-              f"{report.stage_counts('json')['done']} | {report.stage_counts('overlay')['done']} | {first} | "
-              f"{peak_rss_mib():.0f} |", flush=True)
-    model_total = model_s_per_video * args.videos
-    overhead_ms = (walls["first run"] - model_total) / args.videos * 1000
-    print(f"model time per video (in-process, one clip): {model_s_per_video * 1000:.0f} ms; "
-          f"first run overhead beyond model time: {overhead_ms:.0f} ms per video (Ray start-up included)")
-    print(f"a re-run adding JSON took {walls['+ outputs.json=true'] / walls['first run']:.1%} of the first run; "
+    print(f"videos of {args.frames} frames at {WIDTH}x{HEIGHT}, model {Path(args.model).name}, flip_tta off; "
+          f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")
+    print("| videos | run | wall s | predict done/skipped | json done | overlay done | first commit s "
+          "| driver peak RSS MiB |")
+    print("|---|---|---|---|---|---|---|---|")
+    first_walls = {}
+    for count in counts:
+        videos = work / f"videos_{count}"
+        videos.mkdir()
+        for i in range(count):
+            (videos / f"v{i:05d}.mp4").symlink_to(clips / f"v{i:05d}.mp4")
+        out = work / f"out_{count}"
+        runs = [("first run", [])]
+        if count == counts[-1]:
+            runs += [("same command again", []), ("+ outputs.json=true", ["outputs.json=true"]),
+                     ("+ outputs.overlays=true", ["outputs.json=true", "outputs.overlays=true"])]
+        for name, extra in runs:
+            found: list[float] = []
+            stop = threading.Event()
+            started = time.perf_counter()
+            watcher = threading.Thread(target=first_commit_s, args=(out / "_ledger", time.time(), stop, found),
+                                       daemon=True)
+            watcher.start()
+            config = load_config(InferConfig, conf, [f"input={videos}", f"output={out}", *base, *extra])
+            report = run_inference(config)
+            wall = time.perf_counter() - started
+            stop.set()
+            if name == "first run":
+                first_walls[count] = wall
+            predict = report.stage_counts("predict")
+            first = f"{found[0]:.1f}" if found else "-"
+            print(f"| {count} | {name} | {wall:.1f} | {predict['done']}/{predict['skipped']} | "
+                  f"{report.stage_counts('json')['done']} | {report.stage_counts('overlay')['done']} | {first} | "
+                  f"{peak_rss_mib():.0f} |", flush=True)
+            if name == "+ outputs.json=true":
+                json_share = wall / first_walls[count]
+    print(f"model time per video (in-process, one clip, same settings): {model_s * 1000:.0f} ms")
+    if len(counts) > 1:
+        small, large = counts[0], counts[-1]
+        marginal = (first_walls[large] - first_walls[small]) / (large - small)
+        print(f"per-video cost of a first run between {small} and {large} videos (start-up cancels out): "
+              f"{marginal * 1000:.0f} ms, of which {marginal * 1000 - model_s * 1000:.0f} ms beyond the model")
+    print(f"a re-run adding JSON took {json_share:.1%} of the first run's wall time; "
           f"load average {os.getloadavg()[0]:.1f} at the end")
 
 

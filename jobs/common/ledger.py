@@ -77,6 +77,9 @@ class LedgerRecord:
     detected_frames: int | None = None
     analysis: dict[str, Any] = field(default_factory=dict)
     """The run summary's shot/player fields of the committed analysis (empty without one)."""
+    video: dict[str, Any] = field(default_factory=dict)
+    """The probed video (tracknet.video.VideoInfo's fields) the predictions were made from, so
+    outputs derived later need not open it again (empty before any)."""
     schema_version: int = LEDGER_SCHEMA_VERSION
 
     @property

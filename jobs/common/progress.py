@@ -8,6 +8,7 @@ whatever the job's length.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import TextIO
 
@@ -38,13 +39,15 @@ class Progress:
         self.shown_at = self.started
         self.lines = 0
         self._shown_counts: tuple[int, int] | None = None
+        self._lock = threading.Lock()
 
     def add(self, videos: int = 0, frames: int = 0) -> None:
-        """Count work done; shows the line when `interval_s` has passed since the last one."""
-        self.videos += videos
-        self.frames += frames
-        if time.monotonic() - self.shown_at >= self.interval_s:
-            self._show()
+        """Count work done (from any thread); shows the line when `interval_s` has passed since the last one."""
+        with self._lock:
+            self.videos += videos
+            self.frames += frames
+            if time.monotonic() - self.shown_at >= self.interval_s:
+                self._show()
 
     def close(self) -> None:
         """Show the final counts unless the last line did (and end the live line)."""

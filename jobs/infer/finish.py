@@ -7,6 +7,7 @@ whole files without a ledger entry, which the next run redoes and never trusts.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 import time
@@ -196,7 +197,8 @@ def _commit_predictions(
     _stage_and_commit(files, ctx.storage)
     detected = int(np.asarray(visible).sum())
     record = replace(record.with_stages(done, dropped), model_version=ctx.model_version,
-                     frames=meta.frame_count, detected_frames=detected, analysis=summary)
+                     frames=meta.frame_count, detected_frames=detected, analysis=summary,
+                     video=dataclasses.asdict(job.info))
     return table, shots, record
 
 

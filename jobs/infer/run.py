@@ -10,6 +10,7 @@ import sys
 import time
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -28,8 +29,9 @@ from jobs.infer.analysis import analyze_video, broadcast_config, check_onnx_mode
 from jobs.infer.config import InferConfig
 from jobs.infer.finish import FinishContext, finish_video, record_failure, summary_base
 from jobs.infer.pipeline import VideoJob, predict_videos, probe_video
-from jobs.infer.stages import PREDICT, VideoPlan, plan_video, stage_keys, wanted_outputs
+from jobs.infer.stages import PREDICT, VIDEO_STAGES, VideoPlan, plan_video, stage_keys, wanted_outputs
 from tracknet.inference import FrameDetections
+from tracknet.video import VideoInfo
 
 log = logging.getLogger("jobs.infer")
 
@@ -100,6 +102,10 @@ def run_inference(config: InferConfig) -> RunReport:
             pending.append(plan)
     log.info("%d videos: %d already done, %d with work to do (%d need the model)", len(listed.videos),
              len(listed.videos) - len(pending), len(pending), sum(p.predict for p in pending))
+    files_only = [plan for plan in pending if plan.files_only]
+    if files_only:
+        rows += _write_files(files_only, ctx)
+    pending = [plan for plan in pending if not plan.files_only]
     if pending:
         init_ray(config.ray_progress_bars)
         rows += _run_pending(config, pending, checkpoint, model_config, ctx)
@@ -109,6 +115,22 @@ def run_inference(config: InferConfig) -> RunReport:
     summary_uri = OutputLayout(config.output).summary(run_id)
     outputs.write_summary(rows, summary_uri, config.storage)
     return RunReport(run_id, rows, summary_uri, time.perf_counter() - started, loaded.model_version, config.output)
+
+
+def _write_files(plans: list[VideoPlan], ctx: FinishContext, threads: int = 16) -> list[dict]:
+    """CSV/JSON from committed predictions on the driver: no Ray, no decoding, I/O in threads."""
+    progress = Progress("jobs.infer", len(plans), 0)
+
+    def finish(index_plan: tuple[int, VideoPlan]) -> dict:
+        index, plan = index_plan
+        row = finish_video(VideoJob(index, plan, VideoInfo(**plan.record.video)), None, None, ctx)
+        progress.add(videos=1)
+        return row
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        rows = list(pool.map(finish, enumerate(plans)))
+    progress.close()
+    return rows
 
 
 def _run_pending(config: InferConfig, plans: list[VideoPlan], checkpoint: bytes, model_config, ctx) -> list[dict]:
@@ -155,7 +177,7 @@ class _Finisher:
 
     def __init__(self, ctx: FinishContext, analyses: dict[int, ray.ObjectRef], rows: list[dict],
                  progress: Progress) -> None:
-        self.task = ray.remote(num_cpus=1, max_retries=1)(finish_video)
+        self.task = ray.remote(max_retries=1)(finish_video)
         self.ctx = ctx
         self.analyses = analyses
         self.rows = rows
@@ -163,7 +185,12 @@ class _Finisher:
         self.in_flight: list[ray.ObjectRef] = []
 
     def submit(self, job: VideoJob, found: FrameDetections | None, first_seen_s: float | None) -> None:
-        self.in_flight.append(self.task.remote(job, found, self.analyses.get(job.index), self.ctx, first_seen_s))
+        # Rendering overlays or clips decodes and encodes the whole video: it reserves a CPU.
+        # Writing tables and files is light: it shares the pipeline's CPUs, so a video is
+        # committed as soon as its last frame is in, not after every decode task of the run.
+        renders = bool(set(job.plan.outputs) & set(VIDEO_STAGES))
+        task = self.task.options(num_cpus=1 if renders else 0)
+        self.in_flight.append(task.remote(job, found, self.analyses.get(job.index), self.ctx, first_seen_s))
 
     def fail(self, job: VideoJob, reason: str) -> None:
         if job.index in self.analyses:

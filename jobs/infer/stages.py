@@ -97,6 +97,13 @@ class VideoPlan:
         """Nothing to do: every stage asked for is already done."""
         return not (self.predict or self.analysis or self.outputs)
 
+    @property
+    def files_only(self) -> bool:
+        """Only outputs written from the committed tables (no decode, no model), and the video's
+        description is in the ledger: the driver does it without Ray and without opening the video."""
+        return (not (self.predict or self.analysis) and not set(self.outputs) & set(VIDEO_STAGES)
+                and self.record is not None and bool(self.record.video))
+
 
 def plan_video(
     video: VideoInput, record: LedgerRecord | None, keys: StageKeys, wanted: tuple[str, ...], overwrite: bool
