@@ -96,9 +96,9 @@ class InferConfig:
     """Output root URI (local path, file:// or s3://); layout in jobs/common/outputs.py."""
     model: str | None = None
     """Checkpoint path or URI; None uses the checkpoint packaged in tracknet/weights."""
-    predictor: PredictorSettings = field(default_factory=lambda: PredictorSettings(flip_tta=True))
-    """How the model runs (device, precision, threshold, stride, ensemble, flip_tta, batch size, threads);
-    flip_tta is on for batch jobs (accuracy first), off in jobs.serve (latency first)."""
+    predictor: PredictorSettings = field(default_factory=lambda: PredictorSettings(precision="auto", flip_tta=True))
+    """How the model runs (device, runtime, precision, threshold, stride, ensemble, flip_tta, batch size,
+    threads); flip_tta is on for batch jobs (accuracy first), off in jobs.serve (latency first)."""
     chunk_frames: int = 48
     """Frames per unit of work sent to an actor (decoded at model resolution, several forward passes)."""
     num_actors: int = 1

@@ -128,7 +128,7 @@ class PredictorActor:
         source_sizes: dict[int, tuple[int, int]],
     ) -> None:
         self.torch_threads = torch_threads
-        self.predictor = Predictor(checkpoint, settings, chunk_frames=chunk_frames)
+        self.predictor = Predictor(checkpoint, settings, chunk_frames=chunk_frames, threads=torch_threads)
         self.source_sizes = source_sizes
         height, width = self.predictor.config.height, self.predictor.config.width
         self.frame_shape = (height, width, 3)

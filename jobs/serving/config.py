@@ -106,7 +106,7 @@ class ServeConfig:
 
     model: str | None = None
     """Checkpoint path or URI, readable from every replica; None uses the packaged tracknet/weights."""
-    predictor: PredictorSettings = field(default_factory=PredictorSettings)
+    predictor: PredictorSettings = field(default_factory=lambda: PredictorSettings(precision="auto"))
     """How each replica runs the model (as jobs.infer's `predictor`; a batch runs in pieces of batch_size)."""
     replicas: int = 1
     """Model replicas (each loads the model once)."""

@@ -123,7 +123,7 @@ class BallTracker:
         batching: BatchingConfig,
         storage_config: StorageConfig,
     ) -> None:
-        self.predictor = Predictor(read_checkpoint(model, storage_config), settings)
+        self.predictor = Predictor(read_checkpoint(model, storage_config), settings, threads=torch_threads)
         if self.predictor.model_version != model_version:
             raise CheckpointError(
                 checkpoint_name(model),

@@ -53,6 +53,11 @@ def infer_config(input_uri: str, output_uri: str, model: str, *overrides: str) -
     return load_config(InferConfig, CONF, [*base, *overrides])
 
 
+def job_settings(*overrides: str) -> PredictorSettings:
+    """The predictor settings jobs.infer runs with under infer_config (the shipped conf, CPU, batch 4)."""
+    return infer_config("videos", "out", "model.pt", *overrides).predictor
+
+
 def read_predictions(output_uri: str, storage_config: StorageConfig | None = None) -> pd.DataFrame:
     fs, path = storage.resolve(OutputLayout(output_uri).predictions_root(), storage_config)
     return pq.read_table(path, filesystem=fs).to_pandas()
@@ -206,8 +211,7 @@ def test_local_end_to_end(ray_local, tmp_path, capsys):
     # Several segments give what one in-process pass over the whole video gives (up to float
     # summation order: the actors run torch with another thread count).
     source = str(videos / "season=2024" / "final.mp4")
-    whole = Predictor(str(model), PredictorSettings(device="cpu", batch_size=4, flip_tta=True), chunk_frames=60).predict_video(  # as the conf
-        source, 60, (160, 96))
+    whole = Predictor(str(model), job_settings(), chunk_frames=60).predict_video(source, 60, (160, 96))
     np.testing.assert_array_equal(final["raw_visible"], whole.visible)
     np.testing.assert_allclose(final["raw_x"].fillna(-1), np.nan_to_num(whole.x, nan=-1), atol=1e-4)
     np.testing.assert_allclose(final["raw_y"].fillna(-1), np.nan_to_num(whole.y, nan=-1), atol=1e-4)
@@ -263,7 +267,7 @@ def test_background_model_takes_each_segments_median(ray_local, tmp_path):
     found = read_predictions(str(out)).sort_values("frame")
     assert found["raw_visible"].any()
 
-    predictor = Predictor(str(model), PredictorSettings(device="cpu", batch_size=4, threshold=0.45, flip_tta=True))
+    predictor = Predictor(str(model), job_settings("predictor.threshold=0.45"))
     source = str(videos / "rally.mp4")
     for start, stop in ((0, 24), (24, 40)):  # segments: whole chunks of chunk_frames=12
         want = predictor.predict_video(source, 40, (160, 96), start, stop)

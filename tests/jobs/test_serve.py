@@ -81,7 +81,12 @@ def pngs(clip: Path) -> list[bytes]:
 
 @pytest.fixture(scope="module")
 def reference(model_path: Path) -> Predictor:
-    return Predictor(model_path, PredictorSettings(device="cpu", batch_size=1))
+    return Predictor(model_path, serve_settings())
+
+
+def serve_settings(*overrides: str) -> PredictorSettings:
+    """The predictor settings of conf/serve.yaml on the CPU (what the replicas run)."""
+    return load_config(ServeConfig, CONF, ["predictor.device=cpu", *overrides]).predictor
 
 
 @pytest.fixture(scope="module")
@@ -440,7 +445,7 @@ def test_background_model_gets_its_background_on_every_route(server, model_path,
     serve.run(build_app(config), name="background", route_prefix="/background")
     url = f"{server}/background"
     # A low threshold: big blobs whose centroids show any change of the heatmaps.
-    reference = Predictor(path, PredictorSettings(device="cpu", batch_size=1, threshold=0.1, flip_tta=True))
+    reference = Predictor(path, serve_settings("predictor.threshold=0.1", "predictor.flip_tta=true"))
     frames = [resize_frame(decode_image(png), reference.input_size) for png in pngs]
 
     def heat(window: list[np.ndarray], background: np.ndarray) -> np.ndarray:
@@ -467,7 +472,7 @@ def test_background_model_gets_its_background_on_every_route(server, model_path,
 
         info = probe(clip)
         video = reference.predict_video(clip, info.frame_count, SOURCE_SIZE)
-        unmirrored = Predictor(path, PredictorSettings(device="cpu", batch_size=1, threshold=0.1)).predict_video(
+        unmirrored = Predictor(path, serve_settings("predictor.threshold=0.1")).predict_video(
             clip, info.frame_count, SOURCE_SIZE)
         assert np.nanmax(np.abs(video.x - unmirrored.x)) > 1  # flip_tta changes the answer
         response = requests.post(f"{url}/v1/track/video", files={"video": ("rally.mp4", clip.read_bytes(), "video/mp4")},
