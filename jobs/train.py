@@ -105,6 +105,10 @@ class TrainConfig:
     """Validate only windows whose start_frame is a multiple of frames_in (each frame scored once)."""
     shuffle_buffer: int = 256
     """Rows in each worker's local shuffle buffer (0 disables)."""
+    cache_samples: bool = False
+    """Decode and augment the windows once and keep the samples in Ray's object store for every
+    epoch (augmentation is the same each epoch anyway: it is seeded per window). Saves the
+    decoding of every epoch after the first; needs the samples to fit in the object store."""
     num_workers: int = 1
     """Ray Train workers (DDP ranks)."""
     use_gpu: bool = False
@@ -227,6 +231,8 @@ def build_datasets(config: TrainConfig) -> dict[str, ray.data.Dataset]:
                 dataset = dataset.filter(expr=(col("start_frame") % config.model.frames_in) == 0)
             datasets[split] = dataset.map_batches(_val_samples, batch_size=config.val_batch_size,
                                                   batch_format="pyarrow")
+        if config.cache_samples:
+            datasets[split] = datasets[split].materialize()
     return datasets
 
 
