@@ -232,7 +232,10 @@ def build_datasets(config: TrainConfig) -> dict[str, ray.data.Dataset]:
             datasets[split] = dataset.map_batches(_val_samples, batch_size=config.val_batch_size,
                                                   batch_format="pyarrow")
         if config.cache_samples:
-            datasets[split] = datasets[split].materialize()
+            cached = datasets[split]
+            # In read order, not task-completion order: the cache is what every epoch reads.
+            cached.context.execution_options = _ordered_execution()
+            datasets[split] = cached.materialize()
     return datasets
 
 

@@ -170,15 +170,17 @@ def test_gpu_training_uses_bf16_and_channels_last(ray_local, tmp_path):
     assert report.history[0]["steps"] >= 1
 
 
-def test_the_same_seed_gives_the_same_weights(ray_local, tmp_path):
-    """Seeded model init, augmentation and data order: two runs give one model (demo-sized, one worker)."""
+@pytest.mark.parametrize("cache", [False, True], ids=["streamed", "cached"])
+def test_the_same_seed_gives_the_same_weights(ray_local, tmp_path, cache):
+    """Seeded model init, augmentation and data order: two runs give one model (demo-sized, one worker),
+    whether the samples stream every epoch or are cached after the first."""
     windows = str(tmp_path / "features")
     featurize_clips(tmp_path, windows)
 
     def weights(run_name: str, seed: int) -> dict[str, torch.Tensor]:
         report = train.run(tiny_train_config(
             windows, f"storage_path={tmp_path / 'runs'}", f"output={tmp_path / 'models'}", f"run_name={run_name}",
-            "epochs=2", f"seed={seed}", "shuffle_buffer=16",
+            "epochs=2", f"seed={seed}", "shuffle_buffer=16", f"cache_samples={str(cache).lower()}",
         ))
         return load_checkpoint(report.model_uri).model.state_dict()
 
