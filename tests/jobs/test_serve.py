@@ -41,6 +41,7 @@ from tracknet.video import probe, read_frames
 from tracknet.weights import synthetic_checkpoint_path
 
 pytestmark = pytest.mark.slow  # a Ray Serve application on 127.0.0.1
+BATCH_WAIT_S = 0.05
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "serve.yaml"
 SOURCE_SIZE = (200, 120)
@@ -98,6 +99,9 @@ def server(ray_local: None, model_path: Path) -> Iterator[str]:
         f"model={model_path}", "predictor.device=cpu", "cpus_per_replica=1", "ingress.cpus=0.5",
         f"streams.max_streams={MAX_STREAMS}", "limits.max_request_mb=1", "limits.max_image_pixels=100000",
         "limits.max_video_mb=1", "limits.max_video_frames=20",
+        # Long enough that concurrent clients share batches however fast the model is (the
+        # shipped 5 ms makes that a race with the ingress); a lone request waits this much.
+        f"batching.batch_wait_timeout_s={BATCH_WAIT_S}",
     ])
     # A free port can be taken by another process between the probe and Serve's bind: then the
     # application never answers, and it is started again on another port.
