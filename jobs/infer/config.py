@@ -96,9 +96,12 @@ class InferConfig:
     """Output root URI (local path, file:// or s3://); layout in jobs/common/outputs.py."""
     model: str | None = None
     """Checkpoint path or URI; None uses the checkpoint packaged in tracknet/weights."""
-    predictor: PredictorSettings = field(default_factory=lambda: PredictorSettings(precision="auto", flip_tta=True))
+    predictor: PredictorSettings = field(
+        default_factory=lambda: PredictorSettings(precision="auto", flip_tta=True, torch_threads=2)
+    )
     """How the model runs (device, runtime, precision, threshold, stride, ensemble, flip_tta, batch size,
-    threads); flip_tta is on for batch jobs (accuracy first), off in jobs.serve (latency first)."""
+    threads); flip_tta is on for batch jobs (accuracy first), off in jobs.serve (latency first); two
+    threads per actor measured best on a 2-core CPU (raise it with cpus_per_actor on bigger nodes)."""
     chunk_frames: int = 48
     """Frames per unit of work sent to an actor (decoded at model resolution, several forward passes)."""
     num_actors: int = 1

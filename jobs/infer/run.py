@@ -186,10 +186,11 @@ class _Finisher:
 
     def submit(self, job: VideoJob, found: FrameDetections | None, first_seen_s: float | None) -> None:
         # Rendering overlays or clips decodes and encodes the whole video: it reserves a CPU.
-        # Writing tables and files is light: it shares the pipeline's CPUs, so a video is
-        # committed as soon as its last frame is in, not after every decode task of the run.
+        # Writing tables and files is light: a quarter of one, so a video is committed as soon
+        # as a decode task frees its slot, not after every decode task of the run (and never
+        # on a head node without CPUs, as a zero reservation would allow).
         renders = bool(set(job.plan.outputs) & set(VIDEO_STAGES))
-        task = self.task.options(num_cpus=1 if renders else 0)
+        task = self.task.options(num_cpus=1 if renders else 0.25)
         self.in_flight.append(task.remote(job, found, self.analyses.get(job.index), self.ctx, first_seen_s))
 
     def fail(self, job: VideoJob, reason: str) -> None:
