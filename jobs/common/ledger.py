@@ -32,7 +32,7 @@ LEDGER_SCHEMA_VERSION = 2
 Status = Literal["ok", "failed"]
 
 
-def stage_key(*parts: Any) -> str:
+def key_digest(*parts: Any) -> str:
     """A stable 16-hex-digit digest of JSON-serialisable parts."""
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 

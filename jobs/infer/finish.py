@@ -180,10 +180,8 @@ def _commit_predictions(
     shots = None
     summary = record.analysis
     if fresh is not None:
-        table = outputs.with_analysis(table, outputs.analysis_columns(fresh, meta.frame_count))
-        shots = outputs.shots_table(meta, fresh)
+        table, shots, summary = _with_analysis(table, meta, fresh)
         done[ANALYSIS] = StageRecord(ctx.keys.analysis, ctx.run_id)
-        summary = outputs.analysis_summary(table, shots)
     elif ANALYSIS in record.stages:
         carried = _carried_analysis(layout, meta, ctx)
         if carried is None:
@@ -191,10 +189,7 @@ def _commit_predictions(
             summary = {}
         else:
             table = outputs.with_analysis(table, carried)
-    files = [("predictions.parquet", layout.predictions(meta.video_id), lambda p: outputs.write_parquet(table, p))]
-    if shots is not None:
-        files.append(("shots.parquet", layout.shots(meta.video_id), lambda p: outputs.write_parquet(shots, p)))
-    _stage_and_commit(files, ctx.storage)
+    _commit_tables(layout, meta, table, shots, ctx.storage)
     detected = int(np.asarray(visible).sum())
     record = replace(record.with_stages(done, dropped), model_version=ctx.model_version,
                      frames=meta.frame_count, detected_frames=detected, analysis=summary,
@@ -227,18 +222,29 @@ def _commit_analysis(
     if table.num_rows != meta.frame_count:
         raise ValueError(f"{layout.predictions(meta.video_id)}: {table.num_rows} rows, the video has "
                          f"{meta.frame_count} frames")
+    table, shots, summary = _with_analysis(table, meta, fresh)
+    _commit_tables(layout, meta, table, shots, ctx.storage)
+    record = replace(record.with_stages({ANALYSIS: StageRecord(ctx.keys.analysis, ctx.run_id)}), analysis=summary)
+    return table, shots, record
+
+
+def _with_analysis(
+    table: pa.Table, meta: VideoMeta, fresh: BroadcastAnalysis
+) -> tuple[pa.Table, pa.Table, dict]:
+    """The predictions with `fresh`'s columns, its shots table, and its run-summary fields."""
     table = outputs.with_analysis(table, outputs.analysis_columns(fresh, meta.frame_count))
     shots = outputs.shots_table(meta, fresh)
-    _stage_and_commit(
-        [
-            ("predictions.parquet", layout.predictions(meta.video_id), lambda p: outputs.write_parquet(table, p)),
-            ("shots.parquet", layout.shots(meta.video_id), lambda p: outputs.write_parquet(shots, p)),
-        ],
-        ctx.storage,
-    )
-    record = replace(record.with_stages({ANALYSIS: StageRecord(ctx.keys.analysis, ctx.run_id)}),
-                     analysis=outputs.analysis_summary(table, shots))
-    return table, shots, record
+    return table, shots, outputs.analysis_summary(table, shots)
+
+
+def _commit_tables(
+    layout: OutputLayout, meta: VideoMeta, table: pa.Table, shots: pa.Table | None, storage_config: StorageConfig
+) -> None:
+    """Stage and commit the predictions (and the shots table, when given)."""
+    files = [("predictions.parquet", layout.predictions(meta.video_id), lambda p: outputs.write_parquet(table, p))]
+    if shots is not None:
+        files.append(("shots.parquet", layout.shots(meta.video_id), lambda p: outputs.write_parquet(shots, p)))
+    _stage_and_commit(files, storage_config)
 
 
 def _write_outputs(

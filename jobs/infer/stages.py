@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from jobs.common import outputs
 from jobs.common.inputs import VideoInput
-from jobs.common.ledger import LedgerRecord, stage_key
+from jobs.common.ledger import LedgerRecord, key_digest
 from jobs.infer.config import InferConfig
 
 PREDICT = "predict"
@@ -42,19 +42,19 @@ class StageKeys:
     def output(self, stage: str, predict: str, analysis: str | None) -> str:
         """The key of output `stage` derived from predictions `predict` and analysis `analysis`."""
         if stage == "csv":
-            return stage_key(stage, predict)
+            return key_digest(stage, predict)
         if stage == "json":
-            return stage_key(stage, predict, analysis, outputs.POSITIONS_JSON_SCHEMA_VERSION)
+            return key_digest(stage, predict, analysis, outputs.POSITIONS_JSON_SCHEMA_VERSION)
         if stage == "overlay":
-            return stage_key(stage, predict, analysis, self.trail_frames)
+            return key_digest(stage, predict, analysis, self.trail_frames)
         if stage == "clips":
-            return stage_key(stage, analysis)
+            return key_digest(stage, analysis)
         raise ValueError(f"unknown output stage {stage!r}")
 
 
 def stage_keys(config: InferConfig, model_version: str) -> StageKeys:
     """The keys of `config` with the model `model_version`."""
-    predict = stage_key(
+    predict = key_digest(
         PREDICT, model_version, config.predictor.detection_settings(), dataclasses.asdict(config.cleanup),
         outputs.PREDICTIONS_SCHEMA_VERSION,
     )
@@ -62,7 +62,7 @@ def stage_keys(config: InferConfig, model_version: str) -> StageKeys:
     if config.shots.enabled:
         shots = {k: v for k, v in dataclasses.asdict(config.shots).items() if k != "enabled"}
         players = {k: v for k, v in dataclasses.asdict(config.players).items() if k != "enabled"}
-        analysis = stage_key(
+        analysis = key_digest(
             ANALYSIS, shots, players if config.players.enabled else None, config.analysis.width,
             outputs.SHOTS_SCHEMA_VERSION,
         )
