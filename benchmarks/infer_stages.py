@@ -1,6 +1,6 @@
 """Many short videos through jobs.infer: per-video overhead, driver memory, and what re-runs cost.
 
-    python benchmarks/infer_stages.py [--videos 50] [--frames 15] [--model tracknet/weights/synthetic.pt]
+    python benchmarks/infer_stages.py [--videos 50] [--frames 15] [--model synthetic]
 
 Writes synthetic clips (320x180, tracknet.synth) and runs the real job (local Ray,
 conf/infer.yaml with `predictor.flip_tta=false`) over the first N of them for each N
@@ -35,7 +35,6 @@ from jobs.common.config import load_config  # noqa: E402
 from jobs.infer import InferConfig, run_inference  # noqa: E402
 from tracknet.inference import Predictor  # noqa: E402
 from tracknet.synth import SynthConfig, write_clip  # noqa: E402
-from tracknet.weights import synthetic_checkpoint_path  # noqa: E402
 
 WIDTH, HEIGHT = 320, 180
 
@@ -58,7 +57,7 @@ def main() -> None:
     parser.add_argument("--videos", type=int, nargs="+", default=[50, 200],
                         help="video counts; each gets a first run, the largest the re-runs too")
     parser.add_argument("--frames", type=int, default=15)
-    parser.add_argument("--model", default=str(synthetic_checkpoint_path()))
+    parser.add_argument("--model", default="synthetic", help="packaged model name or checkpoint path")
     args = parser.parse_args()
 
     counts = sorted(args.videos)

@@ -1,6 +1,6 @@
 """Inference throughput and memory: jobs.infer end to end vs model-only vs a naive loop.
 
-    python benchmarks/infer_throughput.py [--model PATH] [--frames 1800] [--width 1280 --height 720]
+    python benchmarks/infer_throughput.py [--model NAME|PATH] [--frames 1800] [--width 1280 --height 720]
         [--precision bf16] [--batch-size 1] [--actors 2] [--threads 1] [--no-flip-tta] [--memory-frames 300]
         [--out DIR]
 
@@ -67,16 +67,16 @@ from tracknet.predictor_settings import PredictorSettings  # noqa: E402
 from tracknet.preprocess import resize_frame, to_model_input  # noqa: E402
 from tracknet.synth import SynthConfig, write_clip  # noqa: E402
 from tracknet.video import iter_frames, probe  # noqa: E402
-from tracknet.weights import default_checkpoint_path  # noqa: E402
+from tracknet.weights import DEFAULT_MODEL, resolve_model  # noqa: E402
 
 CONF = REPO / "conf" / "infer.yaml"
 
 
 def prepare_model(args: argparse.Namespace, work: Path) -> tuple[Path, str]:
     if args.model:
-        return Path(args.model), "given"
-    if default_checkpoint_path().exists() and args.untrained_width_mult is None:
-        return default_checkpoint_path(), "packaged default"
+        return Path(resolve_model(args.model)), "given"
+    if args.untrained_width_mult is None:
+        return Path(resolve_model(DEFAULT_MODEL)), f"packaged {DEFAULT_MODEL}"
     width_mult = args.untrained_width_mult or 0.25
     torch.manual_seed(0)
     model = TrackNet(ModelConfig(width_mult=width_mult))
@@ -240,7 +240,7 @@ def peak_memory(model: Path, clip: Path, out: Path, args: argparse.Namespace) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="checkpoint; default: packaged, else untrained width 0.25")
+    parser.add_argument("--model", help="packaged model name or checkpoint path; default: badminton (packaged)")
     parser.add_argument("--untrained-width-mult", type=float,
                         help="use an untrained TrackNet of this width (e.g. 0.25, DESIGN.md's CPU reference)")
     parser.add_argument("--frames", type=int, default=1800, help="frames of the throughput clip (1 min at 30 fps)")

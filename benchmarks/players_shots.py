@@ -1,6 +1,6 @@
 """Speed of shot splitting and player detection, and what they add to batch inference.
 
-    python benchmarks/players_shots.py [--clip PATH] [--frames 900] [--videos 4] [--rounds 2] [--model PATH]
+    python benchmarks/players_shots.py [--clip PATH] [--frames 900] [--videos 4] [--rounds 2] [--model NAME|PATH]
         [--actors 2 --cpus-per-actor 0.75 --decode-cpus 0.5 --analysis-cpus 0] [--out DIR]
 
 On a 1280x720 clip (`--clip`, else a synthetic broadcast with close-up and crowd
@@ -56,7 +56,7 @@ from tracknet.predictor_settings import PredictorSettings  # noqa: E402
 from tracknet.shots import ShotSplitter  # noqa: E402
 from tracknet.synth import SynthConfig, write_clip  # noqa: E402
 from tracknet.video import iter_frames, probe  # noqa: E402
-from tracknet.weights import default_checkpoint_path  # noqa: E402
+from tracknet.weights import resolve_model  # noqa: E402
 
 CONF = REPO / "conf" / "infer.yaml"
 CONFIGS = {
@@ -163,7 +163,7 @@ def main() -> None:
     parser.add_argument("--clip", help="a 1280x720 video; default: a synthetic one with cut-aways")
     parser.add_argument("--frames", type=int, default=900, help="frames of the synthetic clip")
     parser.add_argument("--videos", type=int, default=4, help="copies of the clip in the end-to-end batch")
-    parser.add_argument("--model", help="ball checkpoint; default: the packaged one")
+    parser.add_argument("--model", help="packaged model name or checkpoint path; default: badminton")
     parser.add_argument("--precision", default="bf16", choices=("fp32", "bf16"))
     parser.add_argument("--width", type=int, default=640, help="analysis width")
     parser.add_argument("--rounds", type=int, default=2)
@@ -179,7 +179,7 @@ def main() -> None:
 
     work = Path(args.out or tempfile.mkdtemp(prefix="players-shots-bench-"))
     clip = Path(args.clip) if args.clip else make_clip(work / "clips" / f"broadcast_{args.frames}.mp4", args.frames)
-    model = Path(args.model) if args.model else default_checkpoint_path()
+    model = Path(resolve_model(args.model))
     info = probe(clip)
     print(f"clip: {clip.name}, {info.frame_count} frames {info.width}x{info.height}; analysis width {args.width}; "
           f"{os.cpu_count()} CPUs", flush=True)

@@ -1,6 +1,6 @@
 """Model runtimes side by side: torch (fp32, bf16), ONNX Runtime (fp32), OpenVINO (fp32, bf16) on this CPU.
 
-    python benchmarks/runtime_throughput.py [--model PATH] [--threads 2] [--rounds 3] [--repeats 5]
+    python benchmarks/runtime_throughput.py [--model NAME|PATH] [--threads 2] [--rounds 3] [--repeats 5]
         [--batch-sizes 1 2] [--video-frames 150] [--video-batch-size 2] [--int8] [--out DIR]
 
 One process, `--threads` threads for every runtime (torch.set_num_threads and the ONNX
@@ -54,7 +54,7 @@ from tracknet.runtimes.engines import OpenVinoEngine  # noqa: E402
 from tracknet.runtimes.onnx_cache import cached_onnx  # noqa: E402
 from tracknet.synth import SynthConfig, write_clip  # noqa: E402
 from tracknet.video import iter_frames, probe  # noqa: E402
-from tracknet.weights import default_checkpoint_path  # noqa: E402
+from tracknet.weights import resolve_model  # noqa: E402
 
 # (label, runtime, precision); the first is the reference.
 VARIANTS = [
@@ -226,7 +226,7 @@ def videos(loaded: LoadedCheckpoint, clip: Path, args: argparse.Namespace, varia
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="checkpoint; default: the packaged default model")
+    parser.add_argument("--model", help="packaged model name or checkpoint path; default: badminton")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads of every runtime")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 2], help="windows per forward pass")
     parser.add_argument("--rounds", type=int, default=3)
@@ -240,7 +240,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     work = Path(args.out or tempfile.mkdtemp(prefix="runtime-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    model_path = Path(args.model) if args.model else default_checkpoint_path()
+    model_path = Path(resolve_model(args.model))
     loaded = load_checkpoint(model_path)
     config = loaded.model.config
     clip = work / f"clip_1280x720_{args.video_frames}.mp4"

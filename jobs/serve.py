@@ -27,6 +27,7 @@ Exit codes of `python -m jobs.serve`: 0 stopped with Ctrl-C; 2 bad config or mod
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 import time
@@ -53,6 +54,7 @@ __all__ = ["APP_NAME", "EXIT_OK", "EXIT_USAGE", "ServeConfig", "app_builder", "b
 def build_app(config: ServeConfig) -> Application:
     """The Serve application for `config`; raises CheckpointError for an unreadable model."""
     model = describe_model(config.model, config.storage)
+    config = dataclasses.replace(config, predictor=config.predictor.for_model(model.defaults))
     tracker = BallTracker.options(
         num_replicas=config.replicas,
         ray_actor_options={"num_cpus": config.cpus_per_replica, "num_gpus": config.gpus_per_replica},

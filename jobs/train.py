@@ -48,6 +48,7 @@ import torch
 from ray.data.expressions import col
 
 from jobs.common import storage
+from jobs.common.checkpoints import read_checkpoint
 from jobs.common.cli import run_main
 from jobs.common.config import parse_args
 from jobs.common.ray_env import init_ray
@@ -55,10 +56,10 @@ from jobs.common.storage import StorageConfig
 from jobs.common.windows import WindowsError, check_split, split_uri
 from tracknet.augment import AugmentConfig
 from tracknet.checkpoint import load_checkpoint, save_checkpoint
-from tracknet.errors import CheckpointError
 from tracknet.heatmap import render_targets
 from tracknet.metrics import Confusion
 from tracknet.model import ModelConfig, TrackNet, count_parameters, load_widened, weighted_bce
+from tracknet.model_defaults import ModelDefaults
 from tracknet.training import heatmap_confusion, window_samples
 
 log = logging.getLogger("jobs.train")
@@ -95,8 +96,6 @@ class TrainConfig:
     """Adam weight decay."""
     target_radius_px: float = 2.5
     """Radius of the target disc in model pixels (TrackNetV2: 2.5)."""
-    threshold: float = 0.5
-    """Heatmap threshold when decoding predictions for validation."""
     tolerance_px: float = 4.0
     """TP tolerance in pixels at 512x288 (the TrackNet protocol)."""
     val_batch_size: int = 8
@@ -131,8 +130,11 @@ class TrainConfig:
     on one machine with one worker)."""
     ray_progress_bars: bool = False
     """Show Ray Data's own progress bars (off: the per-epoch lines only)."""
+    inference: ModelDefaults = field(default_factory=ModelDefaults)
+    """What inference does with this model unless told otherwise (sport, threshold, trajectory clean-up
+    limits), saved in its checkpoint; validation decodes with `inference.threshold`."""
     init_from: str | None = None
-    """Checkpoint (path/URI) whose weights start a new run instead of random ones: fine-tuning, or
+    """Checkpoint (a packaged model's name, a path or URI) whose weights start a new run instead of random ones: fine-tuning, or
     adding `model.background` to a trained model (its new input channels start at zero). Ignored on resume."""
     storage: StorageConfig = field(default_factory=StorageConfig)
     """S3 endpoint and region (credentials come from the standard AWS chain)."""
@@ -151,8 +153,6 @@ class TrainConfig:
                      "seed"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if not 0 < self.threshold < 1:
-            raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise ValueError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
         if self.model.frames_out != self.model.frames_in:
@@ -311,7 +311,7 @@ def validate(model: torch.nn.Module, shard, config: TrainConfig, device: torch.d
                 logits = model(_to_device(batch["inputs"], device))
             heatmaps = torch.sigmoid(logits.float()).cpu().numpy()  # (B, F, H, W)
             total += heatmap_confusion(
-                heatmaps, batch["visible"].numpy(), batch["xy"].numpy(), config.threshold, config.tolerance_px
+                heatmaps, batch["visible"].numpy(), batch["xy"].numpy(), config.inference.threshold, config.tolerance_px
             )
     return total
 
@@ -458,10 +458,7 @@ def read_init_weights(config: TrainConfig) -> bytes | None:
     """The init_from checkpoint's bytes, read on the driver (workers may not see its path)."""
     if not config.init_from:
         return None
-    try:
-        return storage.read_bytes(config.init_from, config.storage)
-    except OSError as exc:
-        raise CheckpointError(config.init_from, f"cannot read the init_from checkpoint ({exc})") from exc
+    return read_checkpoint(config.init_from, config.storage)
 
 
 def make_trainer(
@@ -528,6 +525,7 @@ def export(
         "validated": "val" in datasets,
     }
     metadata = {
+        **config.inference.as_metadata(),
         "training_config": asdict(config),
         "metrics": best,
         "history": history,

@@ -33,9 +33,11 @@ from tracknet.background import estimate_background
 from tracknet.checkpoint import LoadedCheckpoint, load_checkpoint
 from tracknet.errors import VideoError
 from tracknet.heatmap import NO_BALL, Detection, decode_heatmap, scale_detection
+from tracknet.model_defaults import ModelDefaults
 from tracknet.predictor_settings import PredictorSettings, select_device
 from tracknet.runtimes import build_engine
 from tracknet.video import VideoSource, iter_frames, source_name
+from tracknet.weights import resolve_model
 
 
 @dataclass(frozen=True)
@@ -267,9 +269,11 @@ class Predictor:
     """A loaded model plus everything needed to turn frames into per-frame detections.
 
     Args:
-        checkpoint: a LoadedCheckpoint, a checkpoint path, a binary file or bytes.
+        checkpoint: a LoadedCheckpoint, a packaged model's name (`tracknet.weights`), a
+            checkpoint path, a binary file or bytes.
         settings: device, runtime, precision, threshold, stride, ensemble, flip_tta, batch
-            size (validated by PredictorSettings). Heatmaps are always returned in float32;
+            size (validated by PredictorSettings); what they leave None comes from the
+            model's defaults (`self.defaults`, saved in its checkpoint). Heatmaps are always returned in float32;
             flip_tta keeps, pixel by pixel, the larger of the plain and mirrored heatmaps
             (the maximum, not the mean, so that the threshold means what it means without it).
         channels_last: run torch's convolutions in NHWC layout (faster with oneDNN and tensor
@@ -295,14 +299,17 @@ class Predictor:
         chunk_frames: int | None = None,
         threads: int | None = None,
     ) -> None:
-        self.settings = settings = settings or PredictorSettings()
+        if isinstance(checkpoint, str):
+            checkpoint = resolve_model(checkpoint)
+        if not isinstance(checkpoint, LoadedCheckpoint):
+            checkpoint = load_checkpoint(checkpoint, device="cpu")
+        self.defaults = ModelDefaults.from_metadata(checkpoint.metadata)
+        self.settings = settings = (settings or PredictorSettings()).for_model(self.defaults)
         self.device = select_device(settings.device)
         if settings.precision == "fp16" and self.device.type != "cuda":
             raise ValueError("precision 'fp16' needs CUDA; use 'bf16' on CPU")
         if threads is not None and threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
-        if not isinstance(checkpoint, LoadedCheckpoint):
-            checkpoint = load_checkpoint(checkpoint, device="cpu")
         self.model = checkpoint.model.eval()
         self.model_version = checkpoint.model_version
         self.engine = build_engine(checkpoint, settings, self.device, threads)

@@ -22,12 +22,14 @@ logged warning saying why (`tracknet.runtimes.build_engine`).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 import torch
+
+from tracknet.model_defaults import ModelDefaults
 
 Ensemble = Literal["mean", "max"]
 DeviceName = Literal["auto", "cpu", "cuda"]
@@ -47,8 +49,8 @@ class PredictorSettings:
     """Where the model runs: auto = CUDA when the process has a GPU, else CPU."""
     precision: Precision = "fp32"
     """Model arithmetic: fp32, bf16 (CPUs with native bf16, GPUs), fp16 (CUDA), or auto (bf16 where native)."""
-    threshold: float = 0.5
-    """Heatmap threshold for ball blobs."""
+    threshold: float | None = None
+    """Heatmap threshold for ball blobs; None = the model's own (`tracknet.model_defaults`, 0.5 if it has none)."""
     window_stride: int | None = None
     """Frames between consecutive windows; None = the model's frames_out (no overlap, fastest)."""
     ensemble: Ensemble = "mean"
@@ -77,7 +79,7 @@ class PredictorSettings:
             raise ValueError(f"runtime {self.runtime!r} does not run fp16; use 'fp32' or 'bf16'")
         if self.runtime == "onnxruntime" and self.precision == "bf16":
             raise ValueError("runtime 'onnxruntime' runs fp32 only on the CPU; use 'openvino' or 'torch' for bf16")
-        if not 0 < self.threshold < 1:
+        if self.threshold is not None and not 0 < self.threshold < 1:
             raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
         if self.window_stride is not None and self.window_stride < 1:
             raise ValueError(f"window_stride must be >= 1, got {self.window_stride}")
@@ -87,6 +89,10 @@ class PredictorSettings:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.torch_threads is not None and self.torch_threads < 1:
             raise ValueError(f"torch_threads must be >= 1, got {self.torch_threads}")
+
+    def for_model(self, defaults: ModelDefaults) -> PredictorSettings:
+        """These settings with what they leave to the model (None) taken from its defaults."""
+        return self if self.threshold is not None else replace(self, threshold=defaults.threshold)
 
     def threads_for(self, reserved_cpus: float) -> int:
         """Intra-op threads for a process that reserves `reserved_cpus` logical CPUs."""

@@ -1,4 +1,4 @@
-"""Reading a model checkpoint named by a job's `model` key (path, URI or the packaged default)."""
+"""Reading a model checkpoint named by a job's `model` key (a packaged name, a path or URI; None = the default)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ from jobs.common import storage
 from jobs.common.storage import StorageConfig
 from tracknet.checkpoint import LoadedCheckpoint, load_checkpoint
 from tracknet.errors import CheckpointError
-from tracknet.weights import default_checkpoint_path
+from tracknet.weights import resolve_model
 
 
 def checkpoint_name(model: str | None) -> str:
-    """What messages call the checkpoint `model` names."""
-    return model if model is not None else str(default_checkpoint_path())
+    """What messages call the checkpoint `model` names: the name as given, or the default's path."""
+    return model if model is not None else resolve_model(None)
 
 
 def load_model(model: str | None, storage_config: StorageConfig | None = None) -> tuple[bytes, LoadedCheckpoint]:
@@ -24,16 +24,13 @@ def load_model(model: str | None, storage_config: StorageConfig | None = None) -
 
 
 def read_checkpoint(model: str | None, storage_config: StorageConfig | None = None) -> bytes:
-    """The checkpoint's bytes from `model` (path or URI), or the packaged default when None.
+    """The checkpoint's bytes from `model`: a packaged name, a path or URI, or None (the packaged default).
 
-    Raises CheckpointError naming the file when it cannot be read.
+    Raises CheckpointError naming the file when it cannot be read, and listing the packaged
+    names when `model` is an unknown one.
     """
-    if model is None:
-        path = default_checkpoint_path()
-        if not path.exists():
-            raise CheckpointError(str(path), "no model= given and the packaged default checkpoint is missing")
-        return path.read_bytes()
+    uri = resolve_model(model)
     try:
-        return storage.read_bytes(model, storage_config)
+        return storage.read_bytes(uri, storage_config)
     except OSError as exc:  # FileNotFoundError included
-        raise CheckpointError(model, f"cannot read checkpoint ({exc})") from exc
+        raise CheckpointError(model or uri, f"cannot read checkpoint ({exc})") from exc

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from jobs.common.inputs import VIDEO_SUFFIXES
 from jobs.common.storage import StorageConfig
+from tracknet.model_defaults import ModelDefaults
 from tracknet.players import PlayerConfig
 from tracknet.predictor_settings import PredictorSettings
 from tracknet.shots import ShotConfig
@@ -17,16 +18,24 @@ class CleanupConfig:
 
     enabled: bool = True
     """Reject impossible jumps and fill short gaps; false writes the raw detections as cleaned."""
-    max_jump_px: float = 150.0
-    """Largest plausible ball movement per frame, in source pixels."""
-    max_gap_frames: int = 4
-    """Longest run of missing frames filled by linear interpolation."""
+    max_jump_px: float | None = None
+    """Largest plausible ball movement per frame, in source pixels; None = the model's (its sport's)."""
+    max_gap_frames: int | None = None
+    """Longest run of missing frames filled by linear interpolation; None = the model's."""
 
     def __post_init__(self) -> None:
-        if self.max_jump_px <= 0:
+        if self.max_jump_px is not None and self.max_jump_px <= 0:
             raise ValueError(f"max_jump_px must be > 0, got {self.max_jump_px}")
-        if self.max_gap_frames < 0:
+        if self.max_gap_frames is not None and self.max_gap_frames < 0:
             raise ValueError(f"max_gap_frames must be >= 0, got {self.max_gap_frames}")
+
+    def for_model(self, defaults: ModelDefaults) -> CleanupConfig:
+        """This config with what it leaves to the model (None) taken from the model's defaults."""
+        return replace(
+            self,
+            max_jump_px=defaults.max_jump_px if self.max_jump_px is None else self.max_jump_px,
+            max_gap_frames=defaults.max_gap_frames if self.max_gap_frames is None else self.max_gap_frames,
+        )
 
 
 @dataclass(frozen=True)
@@ -95,7 +104,8 @@ class InferConfig:
     output: str = ""
     """Output root URI (local path, file:// or s3://); layout in jobs/common/outputs.py."""
     model: str | None = None
-    """Checkpoint path or URI; None uses the checkpoint packaged in tracknet/weights."""
+    """A packaged model's name (badminton, tennis, synthetic: tracknet/weights), or a checkpoint path or URI;
+    None = badminton. The model's own defaults (threshold, clean-up limits) fill the keys left null."""
     predictor: PredictorSettings = field(
         default_factory=lambda: PredictorSettings(precision="auto", flip_tta=True, torch_threads=2)
     )
@@ -163,3 +173,7 @@ class InferConfig:
             raise ValueError("players.enabled needs shots.enabled (players are found on court-view shots)")
         if self.outputs.clips and not self.shots.enabled:
             raise ValueError("outputs.clips needs shots.enabled (clips are the court-view shots)")
+
+    def for_model(self, defaults: ModelDefaults) -> InferConfig:
+        """This config with the keys it leaves null (predictor.threshold, cleanup limits) from the model's defaults."""
+        return replace(self, predictor=self.predictor.for_model(defaults), cleanup=self.cleanup.for_model(defaults))

@@ -31,6 +31,7 @@ from jobs.infer.finish import FinishContext, finish_video, record_failure, summa
 from jobs.infer.pipeline import VideoJob, predict_videos, probe_video
 from jobs.infer.stages import PREDICT, VIDEO_STAGES, VideoPlan, plan_video, stage_keys, wanted_outputs
 from tracknet.inference import FrameDetections
+from tracknet.model_defaults import ModelDefaults
 from tracknet.video import VideoInfo
 
 log = logging.getLogger("jobs.infer")
@@ -45,7 +46,10 @@ class RunReport:
     summary_uri: str
     wall_s: float
     model_version: str
-    output: str = ""
+    config: InferConfig
+    """The config as run: the model's own defaults fill what it left null (threshold, clean-up limits)."""
+    sport: str | None = None
+    """What the model tracks, from its checkpoint's defaults."""
 
     def count(self, status: str) -> int:
         return sum(1 for row in self.rows if row["status"] == status)
@@ -72,6 +76,8 @@ def run_inference(config: InferConfig) -> RunReport:
     started = time.perf_counter()
     run_id = new_run_id()
     checkpoint, loaded = load_model(config.model, config.storage)
+    defaults = ModelDefaults.from_metadata(loaded.metadata)
+    config = config.for_model(defaults)
     model_config = loaded.model.config
     try:
         config.predictor.stride_for(model_config.frames_out)
@@ -114,7 +120,8 @@ def run_inference(config: InferConfig) -> RunReport:
     rows.sort(key=lambda row: order.get(row["video_id"], len(order)))
     summary_uri = OutputLayout(config.output).summary(run_id)
     outputs.write_summary(rows, summary_uri, config.storage)
-    return RunReport(run_id, rows, summary_uri, time.perf_counter() - started, loaded.model_version, config.output)
+    return RunReport(run_id, rows, summary_uri, time.perf_counter() - started, loaded.model_version, config,
+                     defaults.sport)
 
 
 def _write_files(plans: list[VideoPlan], ctx: FinishContext, threads: int = 16) -> list[dict]:
@@ -221,7 +228,9 @@ def format_report(report: RunReport, max_failures: int = 20) -> str:
     detected = sum(row.get("detected_frames") or 0 for row in report.rows if row["status"] == "ok")
     modelled = sum(row.get("frames") or 0 for row in report.rows if row.get(PREDICT) == "done")
     lines = [
-        f"jobs.infer run {report.run_id} with model {report.model_version}",
+        f"jobs.infer run {report.run_id} with model {report.model_version}"
+        f"{f' ({report.sport})' if report.sport else ''}: threshold {report.config.predictor.threshold:g}, "
+        f"clean-up max jump {report.config.cleanup.max_jump_px:g} px",
         f"  videos: {len(report.rows)} total, {report.count('ok')} ok, {report.count('skipped')} skipped "
         f"(already done), {report.count('failed')} failed",
         f"  frames: {frames} in videos worked on, {detected} with the ball; the model ran on {modelled} "
@@ -249,7 +258,7 @@ def format_report(report: RunReport, max_failures: int = 20) -> str:
     for stage, folder, what in _OUTPUT_FOLDERS:
         counts = report.stage_counts(stage)
         if counts["done"] or counts["skipped"]:
-            lines.append(f"    {storage.join(report.output, folder)}/  {what}")
+            lines.append(f"    {storage.join(report.config.output, folder)}/  {what}")
     lines.append(f"    {report.summary_uri}  this run's summary (one row per video)")
     if report.exit_code == EXIT_SOME_FAILED:
         lines.append(f"exit status {EXIT_SOME_FAILED}: some videos failed (listed above); the others were written")

@@ -97,6 +97,10 @@ class ModelResponse(BaseModel):
     model_version: str
     model_config_: dict[str, Any] = Field(alias="model_config", description="Checkpoint's ModelConfig.")
     metrics: dict[str, Any] = Field(description="Validation metrics saved with the checkpoint, if any.")
+    defaults: dict[str, Any] = Field(
+        description="The model's own defaults saved with it (sport, threshold, trajectory limits); "
+        "serve_config.predictor shows what the replicas use."
+    )
     frames_in: int
     frames_out: int
     input_size: tuple[int, int] = Field(description="Model (width, height); images are resized to it.")
@@ -252,6 +256,7 @@ class TrackingAPI:
             "model_version": self.model.model_version,
             "model_config": self.model.model_config,
             "metrics": self.model.metrics,
+            "defaults": dataclasses.asdict(self.model.defaults),
             "frames_in": self.model.frames_in,
             "frames_out": self.model.frames_out,
             "input_size": self.model.input_size,

@@ -105,7 +105,8 @@ class ServeConfig:
     """Config of jobs.serve; maps 1:1 onto conf/serve.yaml."""
 
     model: str | None = None
-    """Checkpoint path or URI, readable from every replica; None uses the packaged tracknet/weights."""
+    """A packaged model's name (badminton, tennis, synthetic: tracknet/weights) or a checkpoint path or URI
+    readable from every replica; None = badminton. Its own defaults fill predictor keys left null."""
     predictor: PredictorSettings = field(default_factory=lambda: PredictorSettings(precision="auto"))
     """How each replica runs the model (as jobs.infer's `predictor`; a batch runs in pieces of batch_size)."""
     replicas: int = 1

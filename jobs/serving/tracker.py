@@ -30,6 +30,7 @@ from jobs.serving.config import BatchingConfig
 from tracknet.errors import CheckpointError, VideoError
 from tracknet.heatmap import Detection
 from tracknet.inference import FrameDetections, Predictor, decode_to_source_fast
+from tracknet.model_defaults import ModelDefaults
 from tracknet.predictor_settings import PredictorSettings
 
 
@@ -41,6 +42,8 @@ class ModelInfo:
     model_config: dict[str, Any]
     metrics: dict[str, Any] = field(default_factory=dict)
     """Validation metrics saved with the checkpoint, if any."""
+    defaults: ModelDefaults = field(default_factory=ModelDefaults)
+    """The model's own inference defaults (sport, threshold, ...), saved with the checkpoint."""
 
     @property
     def frames_in(self) -> int:
@@ -66,7 +69,8 @@ def describe_model(model: str | None, storage_config: StorageConfig) -> ModelInf
     _, loaded = load_model(model, storage_config)
     metrics = loaded.metadata.get("metrics")
     return ModelInfo(
-        loaded.model_version, loaded.model.config.to_dict(), metrics if isinstance(metrics, dict) else {}
+        loaded.model_version, loaded.model.config.to_dict(), metrics if isinstance(metrics, dict) else {},
+        ModelDefaults.from_metadata(loaded.metadata),
     )
 
 

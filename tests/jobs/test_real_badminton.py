@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 CLIPS = REPO.parent / "shared" / "data" / "badminton" / "clips"
 CLIP = "00040"  # validation split (conf/featurize_badminton.yaml); the shortest held-out clip
 
-# tracknet/weights/MODEL_CARD.md measures F1 0.956 on this clip, with flip_tta (as conf/infer.yaml
+# tracknet/weights/badminton.md measures F1 0.956 on this clip, with flip_tta (as conf/infer.yaml
 # ships) and without (the previous default, without the background input: 0.882). The floor leaves
 # room for kernel and thread-count differences between machines, and still fails a model, a
 # pre-processing or a background change that loses the shuttle.

@@ -34,6 +34,7 @@ from tracknet.heatmap import Detection, decode_to_source
 from tracknet.inference import Predictor
 from tracknet.labels import write_tracknet_csv
 from tracknet.model import TrackNet, load_widened
+from tracknet.model_defaults import ModelDefaults
 from tracknet.preprocess import decode_image, encode_jpeg, resize_frame, to_model_input
 from tracknet.predictor_settings import PredictorSettings
 from tracknet.synth import SynthConfig, write_clip
@@ -55,12 +56,12 @@ TIMEOUT_S = 60
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The packaged synthetic-data weights with a 160x96 input."""
+    """The packaged synthetic-data weights with a 160x96 input, and a threshold of their own (0.45)."""
     loaded = load_checkpoint(synthetic_checkpoint_path())
     model = TrackNet(dataclasses.replace(loaded.model.config, width=160, height=96))
     model.load_state_dict(loaded.model.state_dict())
     path = tmp_path_factory.mktemp("serve_model") / "synthetic_160x96.pt"
-    save_checkpoint(path, model, name="synthetic-160x96")
+    save_checkpoint(path, model, ModelDefaults(sport="synthetic", threshold=0.45).as_metadata(), name="synthetic-160x96")
     return path
 
 
@@ -331,7 +332,8 @@ def test_health_model_docs_and_stats(server, model_path):
     model = requests.get(f"{server}/v1/model", timeout=TIMEOUT_S).json()
     assert model["model_version"] == version
     assert model["model_config"]["width"] == 160 and model["input_size"] == [160, 96]
-    assert model["serve_config"]["predictor"]["threshold"] == 0.5
+    assert model["defaults"]["sport"] == "synthetic"
+    assert model["serve_config"]["predictor"]["threshold"] == 0.45  # the model's own: conf/serve.yaml leaves it null
     schema = requests.get(f"{server}/openapi.json", timeout=TIMEOUT_S).json()
     assert {"/v1/track/frames", "/v1/track/stream/{stream_id}", "/v1/track/video"} <= set(schema["paths"])
     assert "multipart/form-data" in schema["paths"]["/v1/track/frames"]["post"]["requestBody"]["content"]

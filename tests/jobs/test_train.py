@@ -129,7 +129,7 @@ def test_init_from_widens_a_trained_model_to_take_the_background(ray_local, tmp_
             assert value[:, 9:].abs().max() < 1e-6  # the background's channels start at zero
         else:
             torch.testing.assert_close(value, started[name], atol=1e-6, rtol=0)
-    with pytest.raises(CheckpointError, match="missing.pt: cannot read the init_from checkpoint"):
+    with pytest.raises(CheckpointError, match="missing.pt: cannot read checkpoint"):
         train.run(tiny_train_config(windows, "model.background=true", f"init_from={tmp_path / 'missing.pt'}"))
 
 
