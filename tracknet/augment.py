@@ -12,6 +12,8 @@ the ball's motion across the window stays consistent.
   TrackNet is fully convolutional, so training on crops and predicting on whole
   frames works and is several times cheaper on CPU.
 - `hflip`: mirror left-right; x becomes (W - 1) - x.
+- `recolor_surfaces`: the hue of the window's two dominant colours (court, surround)
+  rotated by random angles, other colours kept: courts of colours training never saw.
 - `color_jitter`: brightness, contrast and saturation factors in [1 - a, 1 + a].
 """
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 # ITU-R BT.601 luma weights, for contrast means and saturation.
@@ -38,6 +41,10 @@ class AugmentConfig:
     """Contrast factor drawn from [1 - contrast, 1 + contrast]; 0 disables."""
     saturation: float = 0.2
     """Saturation factor drawn from [1 - saturation, 1 + saturation]; 0 disables."""
+    surface_hue_deg: float = 0.0
+    """Rotate the hue of the frame's two dominant colours (court and surround) by independent random
+    angles up to this many degrees, leaving other colours (the ball, lines, players) alone: a blue
+    hard court in training then also looks green, purple or red-clay; 0 disables, 180 is any colour."""
     crop_width: int = 0
     """Width of random training crops in pixels (a multiple of 8); 0 trains on whole frames."""
     crop_height: int = 0
@@ -56,6 +63,8 @@ class AugmentConfig:
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {value}")
+        if not 0.0 <= self.surface_hue_deg <= 180.0:
+            raise ValueError(f"surface_hue_deg must be in [0, 180], got {self.surface_hue_deg}")
         if (self.crop_width == 0) != (self.crop_height == 0):
             raise ValueError(
                 f"crop_width and crop_height must both be 0 or both > 0, got {self.crop_width}, {self.crop_height}"
@@ -105,6 +114,68 @@ def color_jitter(
         grey = (image @ _LUMA)[..., None]  # (F, H, W, 1)
         image = (image - grey) * rng.uniform(1 - saturation, 1 + saturation) + grey
     return np.clip(image + 0.5, 0, 255).astype(np.uint8)
+
+
+# OpenCV's 8-bit hue runs 0..179 (2 degrees a step).
+_HUE_STEPS = 180
+_SURFACE_MIN_SATURATION = 40
+"""Less saturated pixels (white lines, grey stands, shadows) have no hue to rotate."""
+_SURFACE_BAND = 8
+"""Half-width of a dominant colour's hue band, in OpenCV steps (16 degrees)."""
+
+
+def surface_hues(frames: np.ndarray, count: int = 2) -> list[int]:
+    """The `count` most common hues (OpenCV steps) among the saturated pixels of a window, most common first.
+
+    Hues closer than a band to one already taken are skipped, so a court's two shades count once.
+    """
+    hsv = cv2.cvtColor(frames.reshape(-1, frames.shape[-2], 3), cv2.COLOR_RGB2HSV)
+    saturated = hsv[..., 1] >= _SURFACE_MIN_SATURATION
+    histogram = np.bincount(hsv[..., 0][saturated], minlength=_HUE_STEPS).astype(np.float64)
+    # Hue is circular: smooth over the band with wrap-around before picking peaks.
+    smooth = sum(np.roll(histogram, shift) for shift in range(-_SURFACE_BAND // 2, _SURFACE_BAND // 2 + 1))
+    peaks: list[int] = []
+    for hue in np.argsort(smooth)[::-1]:
+        if smooth[hue] <= 0 or len(peaks) == count:
+            break
+        if all(_hue_distance(int(hue), peak) > 2 * _SURFACE_BAND for peak in peaks):
+            peaks.append(int(hue))
+    return peaks
+
+
+def _hue_distance(a: np.ndarray | int, b: int) -> np.ndarray | int:
+    d = np.abs(np.asarray(a, dtype=np.int32) - b) % _HUE_STEPS
+    return np.minimum(d, _HUE_STEPS - d)
+
+
+def recolor_surfaces(frames: np.ndarray, rng: np.random.Generator, max_deg: float) -> np.ndarray:
+    """Rotate the hue of each dominant colour band of a window by its own random angle.
+
+    The same rotation applies to every frame (and the background frame stacked with them), so
+    the window stays consistent in time. Pixels outside the bands keep their colour, and within
+    a band the rotation fades out towards its edge, so no hard seams appear.
+
+    Args:
+        frames: (F, H, W, 3) uint8 RGB.
+    Returns:
+        (F, H, W, 3) uint8 RGB; labels are unchanged by colour.
+    """
+    peaks = surface_hues(frames)
+    if not peaks:
+        return frames
+    shape = frames.shape
+    hsv = cv2.cvtColor(frames.reshape(-1, shape[-2], 3), cv2.COLOR_RGB2HSV)
+    hue = hsv[..., 0].astype(np.float32)
+    saturated = hsv[..., 1] >= _SURFACE_MIN_SATURATION
+    shift = np.zeros_like(hue)
+    for peak in peaks:
+        angle = rng.uniform(-max_deg, max_deg) / 2  # degrees -> OpenCV steps
+        weight = np.clip(1.5 - _hue_distance(hsv[..., 0], peak) / _SURFACE_BAND, 0.0, 1.0)
+        shift += np.where(saturated, weight * angle, 0.0)
+    hsv[..., 0] = np.mod(np.rint(hue + shift), _HUE_STEPS).astype(np.uint8)
+    recolored = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB).reshape(shape)
+    # Pixels outside the bands keep their exact values (an HSV round trip is not lossless).
+    return np.where((shift != 0).reshape(shape[:-1])[..., None], recolored, frames)
 
 
 def random_crop(
@@ -164,7 +235,7 @@ def augment_window(
     config: AugmentConfig,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Crop (if configured), maybe flip, then colour-jitter one window.
+    """Crop (if configured), maybe flip, recolour the surfaces (if configured), then colour-jitter one window.
 
     Args:
         frames: (F, H, W, 3) uint8 RGB; visible: (F,) int8; xy: (F, 2) float32 pixels.
@@ -178,6 +249,8 @@ def augment_window(
         )
     if config.hflip_prob and rng.random() < config.hflip_prob:
         frames, visible, xy = hflip(frames, visible, xy)
+    if config.surface_hue_deg:
+        frames = recolor_surfaces(frames, rng, config.surface_hue_deg)
     if config.brightness or config.contrast or config.saturation:
         frames = color_jitter(frames, rng, config.brightness, config.contrast, config.saturation)
     return frames, visible, xy

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import torch
 
-from tracknet.augment import AugmentConfig, augment_window, color_jitter, hflip, random_crop
+from tracknet.augment import (
+    AugmentConfig,
+    augment_window,
+    color_jitter,
+    hflip,
+    random_crop,
+    recolor_surfaces,
+    surface_hues,
+)
 from tracknet.heatmap import render_targets
 from tracknet.preprocess import encode_jpeg, to_model_input
 from tracknet.training import decode_window_frames, heatmap_confusion, window_samples
@@ -175,3 +184,45 @@ def test_heatmap_confusion_scores_perfect_and_wrong_predictions():
     moved = render_targets(xy + torch.tensor([10.0, 0.0]), torch.ones(1, 3), H, W).numpy()
     wrong = heatmap_confusion(moved, visible.numpy(), xy.numpy())
     assert (wrong.fp1, wrong.fp2, wrong.tp) == (2, 1, 0)
+
+
+def _court_window() -> tuple[np.ndarray, tuple[int, int]]:
+    """Two frames and a background of a blue court inside a green surround, a white line and a yellow ball."""
+    frames = np.zeros((3, 48, 64, 3), np.uint8)
+    frames[:] = (40, 140, 70)  # green surround
+    frames[:, 8:40, 8:56] = (30, 70, 170)  # blue court
+    frames[:, 24, 8:56] = (245, 245, 245)  # white line
+    ball = (20, 30)
+    frames[:2, ball[0] - 1 : ball[0] + 2, ball[1] - 1 : ball[1] + 2] = (220, 230, 40)  # yellow ball
+    return frames, ball
+
+
+def test_surface_hues_are_the_court_and_its_surround():
+    frames, _ = _court_window()
+    hues = surface_hues(frames)
+    blue = cv2.cvtColor(np.array([[[30, 70, 170]]], np.uint8), cv2.COLOR_RGB2HSV)[0, 0, 0]
+    green = cv2.cvtColor(np.array([[[40, 140, 70]]], np.uint8), cv2.COLOR_RGB2HSV)[0, 0, 0]
+    assert len(hues) == 2
+    for expected in (int(blue), int(green)):  # a peak of the smoothed histogram, within a few steps
+        assert min(abs(hue - expected) for hue in hues) <= 3
+
+
+def test_recolor_surfaces_changes_the_court_and_keeps_ball_and_lines():
+    frames, (by, bx) = _court_window()
+    rng = np.random.default_rng(3)
+    out = recolor_surfaces(frames, rng, 180.0)
+    assert out.shape == frames.shape and out.dtype == np.uint8
+    assert np.abs(out[:, 16, 16].astype(int) - frames[:, 16, 16]).max() > 20  # the court changed colour
+    assert np.array_equal(out[:, 24, 30], frames[:, 24, 30])  # white has no hue to rotate
+    assert np.array_equal(out[:2, by, bx], frames[:2, by, bx])  # the ball keeps its colour
+    assert np.array_equal(out[0, 16, 16], out[2, 16, 16])  # one rotation for frames and background alike
+
+
+def test_surface_hue_config_is_applied_and_checked():
+    frames, _ = _court_window()
+    config = AugmentConfig(hflip_prob=0, brightness=0, contrast=0, saturation=0, surface_hue_deg=90)
+    out, _, _ = augment_window(frames, np.ones(3, np.int8), np.zeros((3, 2), np.float32), config,
+                               np.random.default_rng(0))
+    assert not np.array_equal(out, frames)
+    with pytest.raises(ValueError, match="surface_hue_deg"):
+        AugmentConfig(surface_hue_deg=200)
