@@ -50,6 +50,8 @@ from tracknet.video import VideoWriter
 
 GRAVITY_MPS2 = 9.81
 COURTS = ("badminton", "tennis")
+# Floors each court can have; 'random' picks one from the seed.
+SURFACES = {"badminton": ("mat",), "tennis": ("hard", "clay", "grass")}
 BALL_STATES = ("visible", "occluded", "out_of_frame", "cutaway")
 SHOT_KINDS = ("court", "closeup", "crowd")
 
@@ -81,10 +83,19 @@ class SynthConfig:
     """Seed for every random choice (>= 0); the same config gives the same clip."""
     court: str = "random"
     """'badminton', 'tennis', or 'random' (picked from the seed)."""
-    ball_radius_px: float = 3.5
-    """Ball radius at 720 rows and mid-court depth; scales with height and perspective."""
+    surface: str = "random"
+    """Floor: 'hard', 'clay' or 'grass' for tennis, 'mat' for badminton, or 'random'
+    (picked from the seed among the court's surfaces)."""
+    ball_radius_px: float | None = None
+    """Ball radius at 720 rows and mid-court depth; scales with height and perspective.
+    None takes the sport's: 3.5 for a shuttle, 2.3 for a tennis ball (about 5 px across
+    mid-court, 3 px at the far baseline, 7 px at the near one, as in 720p broadcasts)."""
     ball_rgb: tuple[int, int, int] | None = None
-    """Ball colour (R, G, B in 0..255); None picks a near-white/yellowish one from the seed."""
+    """Ball colour (R, G, B in 0..255); None picks one from the seed: near-white for a
+    shuttle, yellow-green for a tennis ball."""
+    officials: bool = True
+    """Tennis only: an umpire on a tall chair by the net post, line judges around the
+    run-off and ball kids, drawn like people but never in the players' truth boxes."""
     noise_std: float = 3.0
     """Standard deviation of the gaussian sensor noise, in 0..255 grey levels (>= 0)."""
     jpeg_quality: int | None = None
@@ -114,14 +125,29 @@ class SynthConfig:
             raise ValueError(
                 f"SynthConfig.court must be 'badminton', 'tennis' or 'random', got {self.court!r}"
             )
-        if (
+        all_surfaces = sorted({s for names in SURFACES.values() for s in names})
+        if self.surface not in (*all_surfaces, "random"):
+            raise ValueError(
+                f"SynthConfig.surface must be one of {', '.join(all_surfaces)} or 'random', "
+                f"got {self.surface!r}"
+            )
+        if self.surface != "random":
+            court = next(c for c, names in SURFACES.items() if self.surface in names)
+            if self.court != court:
+                raise ValueError(
+                    f"SynthConfig.surface {self.surface!r} is a {court} surface, so court must be "
+                    f"{court!r}, got court={self.court!r}"
+                )
+        if self.ball_radius_px is not None and (
             not _is_number(self.ball_radius_px)
             or not math.isfinite(self.ball_radius_px)
             or self.ball_radius_px <= 0
         ):
             raise ValueError(
-                f"SynthConfig.ball_radius_px must be a number > 0, got {self.ball_radius_px!r}"
+                f"SynthConfig.ball_radius_px must be None or a number > 0, got {self.ball_radius_px!r}"
             )
+        if not isinstance(self.officials, bool):
+            raise ValueError(f"SynthConfig.officials must be a bool, got {self.officials!r}")
         if self.ball_rgb is not None and (
             not isinstance(self.ball_rgb, tuple)
             or len(self.ball_rgb) != 3
@@ -294,6 +320,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--fps", type=float, default=defaults.fps)
     parser.add_argument("--frames", type=int, default=defaults.frames, help="frames per clip")
     parser.add_argument("--court", default=defaults.court, choices=(*COURTS, "random"))
+    parser.add_argument("--surface", default=defaults.surface,
+                        choices=(*sorted({s for names in SURFACES.values() for s in names}), "random"),
+                        help="tennis: hard, clay or grass; badminton: mat (default random)")
+    parser.add_argument("--no-officials", dest="officials", action="store_false",
+                        help="tennis: leave out the umpire, line judges and ball kids")
     parser.add_argument("--noise-std", type=float, default=defaults.noise_std)
     parser.add_argument("--jpeg-quality", type=int, default=None)
     parser.add_argument("--crf", type=int, default=defaults.crf)
@@ -308,7 +339,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         configs = [
             SynthConfig(
                 width=args.width, height=args.height, fps=args.fps, frames=args.frames,
-                seed=args.seed + i, court=args.court, noise_std=args.noise_std,
+                seed=args.seed + i, court=args.court, surface=args.surface,
+                officials=args.officials, noise_std=args.noise_std,
                 jpeg_quality=args.jpeg_quality, crf=args.crf, cutaways=args.cutaways, truth=args.truth,
             )
             for i in range(args.clips)
@@ -714,6 +746,40 @@ _SKINS = [(235, 195, 160), (200, 150, 110), (140, 95, 65), (95, 65, 45)]
 _HAIR = [(30, 25, 20), (70, 45, 25), (150, 110, 60), (20, 20, 20)]
 
 
+# Tennis hard courts: (court, run-off) colour pairs seen on the tours.
+_HARD_COURTS = (
+    ((50, 95, 165), (65, 130, 85)),  # blue in green, like the US Open
+    ((40, 115, 180), (30, 75, 140)),  # light blue in darker blue, like the Australian Open
+    ((65, 135, 85), (150, 75, 55)),  # green in red-brown
+    ((100, 70, 140), (60, 125, 85)),  # purple in green
+    ((100, 125, 145), (65, 120, 85)),  # grey-blue in green
+    ((175, 60, 55), (45, 75, 145)),  # red in blue
+    ((60, 130, 80), (50, 105, 70)),  # green in darker green
+)
+_CLAY_RGB = (185, 95, 60)
+_GRASS_RGB = (80, 140, 60)
+_WORN_GRASS_RGB = (170, 155, 105)
+_LINE_RGB = (238, 238, 238)
+
+
+def _jitter(rgb: tuple, rng: np.random.Generator, amount: float = 12.0) -> tuple[float, float, float]:
+    return tuple(float(np.clip(v + rng.uniform(-amount, amount), 0, 255)) for v in rgb)
+
+
+def _tennis_colours(surface: str, rng: np.random.Generator) -> tuple[tuple, tuple, tuple]:
+    """(court, run-off, line) RGB for a tennis `surface`, jittered."""
+    line = _jitter(_LINE_RGB, rng)
+    if surface == "hard":
+        court, run_off = _HARD_COURTS[int(rng.integers(len(_HARD_COURTS)))]
+        return _jitter(court, rng), _jitter(run_off, rng), line
+    # Clay and grass courts are one colour inside and outside the lines.
+    ground = _jitter(_CLAY_RGB if surface == "clay" else _GRASS_RGB, rng)
+    if surface == "clay":
+        # Clay dust settles on the lines.
+        line = tuple(v + (g - v) * rng.uniform(0.12, 0.25) for v, g in zip(line, ground))
+    return ground, ground, line
+
+
 @dataclass(frozen=True)
 class _Look:
     """One player's colours."""
@@ -830,8 +896,16 @@ class _Scene:
         h = config.height
         court_name = config.court if config.court != "random" else str(rng.choice(COURTS))
         self.court = _badminton() if court_name == "badminton" else _tennis()
+        # The surface, its colours and the officials draw from their own stream: the rest of
+        # the scene (camera, rally, players) is the same whatever the surface.
+        self.style_rng = np.random.default_rng([config.seed, 2])
+        self.surface = (config.surface if config.surface != "random"
+                        else str(self.style_rng.choice(SURFACES[court_name])))
         self.camera = self._make_camera(rng)
-        self.base_radius_px = config.ball_radius_px * h / _REFERENCE_HEIGHT_PX
+        radius = config.ball_radius_px
+        if radius is None:
+            radius = 3.5 if court_name == "badminton" else 2.3
+        self.base_radius_px = radius * h / _REFERENCE_HEIGHT_PX
         self.reference_depth = float(self.camera.project(np.zeros(3))[1])
         if config.ball_rgb is not None:
             self.ball_rgb = np.array(config.ball_rgb, dtype=np.float32)
@@ -839,8 +913,9 @@ class _Scene:
             self.ball_rgb = np.array(
                 [rng.integers(235, 256), rng.integers(235, 256), rng.integers(205, 246)], np.float32)
         else:
+            # Optic yellow-green, as tennis balls are.
             self.ball_rgb = np.array(
-                [rng.integers(215, 245), rng.integers(230, 256), rng.integers(80, 150)], np.float32)
+                [rng.integers(200, 236), rng.integers(230, 256), rng.integers(40, 110)], np.float32)
         duration_s = config.frames / config.fps
         self.rally = _Rally(rng, self.court, self.camera, duration_s,
                             ball_margin_px=3 * max(self.base_radius_px, _MIN_BALL_RADIUS_PX))
@@ -934,16 +1009,16 @@ class _Scene:
         cfg, c = self.config, self.court
         w, h = cfg.width, cfg.height
         half_l, half_w = c.length_m / 2, c.width_m / 2
-        jitter = lambda rgb: tuple(float(np.clip(v + rng.uniform(-12, 12), 0, 255)) for v in rgb)
         if c.name == "badminton":
             court_rgb, apron_rgb = [((45, 160, 120), (60, 175, 140)), ((40, 95, 165), (55, 115, 180)),
                                     ((55, 140, 75), (70, 155, 90))][int(rng.integers(3))]
             floor_rgb = [(45, 45, 52), (70, 45, 40), (35, 50, 70)][int(rng.integers(3))]
+            court_rgb, apron_rgb, floor_rgb = (_jitter(rgb, rng) for rgb in (court_rgb, apron_rgb, floor_rgb))
+            line_rgb = _jitter(_LINE_RGB, rng)
         else:
-            court_rgb, apron_rgb = [((45, 95, 160), (60, 125, 80)), ((60, 130, 80), (50, 105, 70)),
-                                    ((40, 80, 150), (35, 65, 125))][int(rng.integers(3))]
+            court_rgb, apron_rgb, line_rgb = _tennis_colours(self.surface, self.style_rng)
             floor_rgb = apron_rgb
-        court_rgb, apron_rgb, floor_rgb = jitter(court_rgb), jitter(apron_rgb), jitter(floor_rgb)
+        self.court_rgb = court_rgb
 
         img = np.empty((h, w, 3), np.float32)
         img[:] = floor_rgb
@@ -956,13 +1031,20 @@ class _Scene:
         fill(self._ground_poly(-half_w - c.apron_side_m, half_w + c.apron_side_m,
                                -half_l - c.apron_end_m, half_l + c.apron_end_m), apron_rgb)
         fill(self._ground_poly(-half_w, half_w, -half_l, half_l), court_rgb)
-        line_rgb = jitter((238, 238, 238))
+        if self.surface == "grass":
+            self._paint_grass(fill, court_rgb)
         lw = c.line_width_m / 2
         for (ax, ay), (bx, by) in c.lines:
             if ax == bx:
                 fill(self._ground_poly(ax - lw, ax + lw, min(ay, by) - lw, max(ay, by) + lw), line_rgb)
             else:
                 fill(self._ground_poly(min(ax, bx) - lw, max(ax, bx) + lw, ay - lw, ay + lw), line_rgb)
+        if c.name == "tennis":
+            # Real floors are not flat colour: blotchy clay, uneven grass, a faint sheen on
+            # hard courts. Low-frequency grain, so it reads as floor and never as a ball.
+            amount = {"hard": 3.0, "clay": 9.0, "grass": 6.0}[self.surface]
+            grain = self.style_rng.standard_normal((h // 12 + 2, w // 12 + 2, 1)).astype(np.float32)
+            img += cv2.resize(grain, (w, h), interpolation=cv2.INTER_LINEAR)[..., None] * amount
 
         # Back wall: ad boards, then a dark arena with a crowd band above them.
         wall_y = half_l + c.back_wall_m
@@ -1002,6 +1084,31 @@ class _Scene:
             roi = img[y0:y1, x0:x1]
             roi[:] = roi * (1 - net_alpha[..., None]) + net_rgb * net_alpha[..., None]
         return np.clip(np.rint(img), 0, 255).astype(np.uint8), net
+
+    def _paint_grass(self, fill, grass_rgb: tuple) -> None:
+        """Mowing stripes across the whole lawn and worn patches where players stand most."""
+        c, rng = self.court, self.style_rng
+        half_l, half_w = c.length_m / 2, c.width_m / 2
+        outer_x, outer_y = half_w + c.apron_side_m, half_l + c.apron_end_m
+        light = tuple(min(v * 1.07, 255.0) for v in grass_rgb)
+        stripe = rng.uniform(2.0, 3.0)
+        for y0 in np.arange(-outer_y, outer_y, 2 * stripe):
+            fill(self._ground_poly(-outer_x, outer_x, y0, min(y0 + stripe, outer_y)), light)
+        worn = _jitter(_WORN_GRASS_RGB, rng)
+        for sign in (-1.0, 1.0):
+            # Baseline rallies wear the grass bare a metre or two either side of the baseline.
+            for _ in range(int(rng.integers(2, 4))):
+                centre = (rng.uniform(-2.5, 2.5), sign * (half_l + rng.uniform(-1.5, 1.5)))
+                radii = (rng.uniform(0.8, 2.0), rng.uniform(0.5, 1.1))
+                mix = rng.uniform(0.35, 0.7)
+                fill(self._ground_ellipse(centre, radii),
+                     tuple(g + (t - g) * mix for g, t in zip(grass_rgb, worn)))
+
+    def _ground_ellipse(self, centre: tuple[float, float], radii: tuple[float, float]) -> np.ndarray:
+        angles = np.linspace(0, 2 * math.pi, 32, endpoint=False)
+        pts = np.stack([centre[0] + radii[0] * np.cos(angles), centre[1] + radii[1] * np.sin(angles),
+                        np.zeros_like(angles)], axis=1)
+        return self.camera.project(pts)[0]
 
     def _crowd(self, rng: np.random.Generator, rows: int, w: int) -> np.ndarray:
         """(rows, w, 3) float32 texture of seated spectators: dim, many colours."""
