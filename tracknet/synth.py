@@ -491,12 +491,34 @@ class _Segment:
     start_s: float
     position: np.ndarray
     velocity: np.ndarray
+    drag_per_s: float = 0.0
+    """Air drag as a linear slow-down rate k (dv/dt = -k v - g); 0 for none."""
 
     def at(self, t_s: float) -> np.ndarray:
         dt = t_s - self.start_s
-        out = self.position + self.velocity * dt
-        out[2] -= 0.5 * GRAVITY_MPS2 * dt * dt
+        k = self.drag_per_s
+        if k == 0.0:
+            out = self.position + self.velocity * dt
+            out[2] -= 0.5 * GRAVITY_MPS2 * dt * dt
+            return out
+        travel = _drag_travel(k, dt)
+        out = self.position + self.velocity * travel
+        out[2] -= GRAVITY_MPS2 * (dt - travel) / k
         return out
+
+    def velocity_at(self, t_s: float) -> np.ndarray:
+        decay = math.exp(-self.drag_per_s * (t_s - self.start_s))
+        out = self.velocity * decay
+        if self.drag_per_s == 0.0:
+            out[2] -= GRAVITY_MPS2 * (t_s - self.start_s)
+        else:
+            out[2] -= GRAVITY_MPS2 / self.drag_per_s * (1.0 - decay)
+        return out
+
+
+def _drag_travel(k: float, dt: float) -> float:
+    """Distance per unit launch speed covered in `dt` under linear drag k: (1 - e^-kt) / k."""
+    return -math.expm1(-k * dt) / k
 
 
 @dataclass(frozen=True)
@@ -538,6 +560,9 @@ class _Rally:
     random: lobs, drives and shots that bounce before they are taken.
     """
 
+    # The clip starts this far (a fraction range) into the first flight.
+    opening = (0.1, 0.45)
+
     def __init__(self, rng: np.random.Generator, court: _Court, camera: _Camera,
                  duration_s: float, ball_margin_px: float) -> None:
         self.court = court
@@ -548,6 +573,15 @@ class _Rally:
         self.hits: list[_Hit] = []
         self.tracks = [_PlayerTrack(), _PlayerTrack()]
         self.handedness = [float(rng.choice([-1.0, 1.0])), float(rng.choice([-1.0, 1.0]))]
+        self._plan(duration_s)
+        # Start the clip part-way through the first flight.
+        first_flight = self.hits[1].time_s - self.hits[0].time_s
+        self.offset_s = float(rng.uniform(*self.opening)) * first_flight
+        self._add_recoveries()
+
+    def _plan(self, duration_s: float) -> None:
+        """Plan hits and flights until `duration_s` (plus a margin) is covered."""
+        rng, court = self.rng, self.court
         half_l = court.length_m / 2
         self.starts = [
             np.array([rng.uniform(-0.3, 0.3) * court.width_m, -rng.uniform(0.45, 0.8) * half_l]),
@@ -570,10 +604,6 @@ class _Rally:
             self._add_hit(t_s, receiver, contact)
             hitter = receiver
             shot += 1
-        # Start the clip part-way through the first flight.
-        first_flight = self.hits[1].time_s - self.hits[0].time_s
-        self.offset_s = float(rng.uniform(0.1, 0.45)) * first_flight
-        self._add_recoveries()
 
     # Body position relative to the contact point: the near player takes the ball in
     # front of him (further from the camera), the far player in front of him too (nearer
@@ -603,9 +633,13 @@ class _Rally:
             for (t0, _, _), (t1, _, _) in zip(keys, keys[1:]):
                 if t1 - t0 > 1.2:
                     home_x = self.rng.uniform(-0.12, 0.12) * self.court.width_m
-                    home_y = sign * self.rng.uniform(0.45, 0.6) * half_l
+                    home_y = sign * self._home_depth(half_l)
                     extra.append(((t0 + t1) / 2, home_x, home_y))
             track.keys = sorted(keys + extra)
+
+    def _home_depth(self, half_l: float) -> float:
+        """Distance from the net of the spot a player recovers to between shots."""
+        return self.rng.uniform(0.45, 0.6) * half_l
 
     def _contact_for(self, player: int, near_xy: np.ndarray, kind: str) -> np.ndarray:
         """A contact point for `player` reachable from `near_xy`, height by incoming shot."""
@@ -724,6 +758,159 @@ class _Rally:
         t_s += self.offset_s
         own = [h for h in self.hits if h.player == player]
         return min(own, key=lambda h: abs(h.time_s - t_s))
+
+
+# Tennis ball in air: quadratic drag 0.5 rho Cd A v^2 / m ~ 0.02 v per second, taken as
+# linear at groundstroke speed, so a 30 m/s drive slows to about 20 m/s by its bounce.
+_TENNIS_DRAG_PER_S = 0.5
+# Per surface: (share of horizontal speed kept, share of vertical speed returned) at a
+# bounce. Clay is slow and high, grass fast and low.
+_TENNIS_BOUNCE = {"hard": (0.68, 0.78), "clay": (0.6, 0.82), "grass": (0.78, 0.68)}
+# Players take the ball at most this far behind the baseline and outside the doubles lines.
+_TENNIS_REACH_BACK_M = 4.0
+_TENNIS_REACH_SIDE_M = 2.5
+
+
+class _TennisRally(_Rally):
+    """A tennis rally: flat fast flights slowed by air drag, one bounce before most returns.
+
+    About half the clips open with a serve by the far player (45-60 m/s into the near
+    service box, started early in its flight); otherwise with a rally drive. Drives leave
+    the racket at 20-35 m/s, bounce deep in the other half and are taken after the bounce,
+    often 1-4 m behind the baseline or wide of the sidelines; some are volleyed before the
+    bounce. As in badminton the second shot is often a lob, which can leave the frame.
+    """
+
+    opening = (0.0, 0.3)
+
+    def __init__(self, rng: np.random.Generator, court: _Court, camera: _Camera,
+                 duration_s: float, ball_margin_px: float, surface: str) -> None:
+        self.keep_xy, self.restitution = _TENNIS_BOUNCE[surface]
+        super().__init__(rng, court, camera, duration_s, ball_margin_px)
+
+    def _plan(self, duration_s: float) -> None:
+        rng, court = self.rng, self.court
+        half_l = court.length_m / 2
+        self.starts = [np.array([rng.uniform(-1.5, 1.5), sign * (half_l + rng.uniform(0.3, 2.5))])
+                       for sign in (-1.0, 1.0)]
+        serve = rng.random() < 0.5
+        if serve:
+            side = float(rng.choice([-1.0, 1.0]))
+            contact = np.array([side * rng.uniform(0.3, 2.0), half_l + rng.uniform(0.1, 0.5),
+                                rng.uniform(2.7, 3.0)])
+        else:
+            contact = np.array([*self.starts[1], rng.uniform(0.8, 1.2)])
+        t_s, hitter = 0.0, 1
+        self._add_hit(t_s, hitter, contact)
+        shot = 0
+        while t_s < duration_s + 1.0:
+            if shot == 0 and serve:
+                kind = "serve"
+            elif shot == 1 and rng.random() < 0.5:
+                kind = "lob"
+            else:
+                kind = str(rng.choice(["drive", "volley", "lob"], p=[0.82, 0.12, 0.06]))
+            t_s, contact = self._tennis_shot(t_s, contact, 1 - hitter, kind)
+            hitter = 1 - hitter
+            self._add_hit(t_s, hitter, contact)
+            shot += 1
+
+    def _home_depth(self, half_l: float) -> float:
+        # Baseliners recover to just behind the baseline's centre.
+        return half_l + self.rng.uniform(0.3, 2.0)
+
+    def _tennis_shot(self, t0: float, start: np.ndarray, receiver: int, kind: str
+                     ) -> tuple[float, np.ndarray]:
+        """Plan one shot to the receiver; returns (contact time, contact point)."""
+        for _ in range(20):
+            flight = self._flight_to_bounce(t0, start, receiver, kind)
+            if flight is None:
+                continue
+            first, bounce_s = flight
+            if kind == "volley":
+                taken = self._take(first, bounce_s, receiver, before_bounce=True)
+                if taken is not None:
+                    self.segments.append(first)
+                    return taken
+            bounce = first.at(t0 + bounce_s)
+            bounce[2] = 0.0
+            v = first.velocity_at(t0 + bounce_s)
+            after = _Segment(t0 + bounce_s, bounce,
+                             np.array([v[0] * self.keep_xy, v[1] * self.keep_xy, -v[2] * self.restitution]),
+                             _TENNIS_DRAG_PER_S)
+            taken = self._take(after, 2.5, receiver, before_bounce=False)
+            if taken is not None:
+                self.segments.extend([first, after])
+                return taken
+        raise RuntimeError(f"no playable tennis {kind} found from {start.tolist()}")
+
+    def _flight_to_bounce(self, t0: float, start: np.ndarray, receiver: int, kind: str
+                          ) -> tuple[_Segment, float] | None:
+        """A flight from `start` that clears the net and bounces in the receiver's half."""
+        rng, court = self.rng, self.court
+        half_l = court.length_m / 2
+        sign = -1.0 if receiver == 0 else 1.0
+        if kind == "serve":
+            # Diagonally across into the service box, deep towards the service line.
+            target = np.array([-np.sign(start[0]) * rng.uniform(0.3, 3.9), sign * rng.uniform(4.5, 6.3)])
+            speed = rng.uniform(45.0, 60.0)
+        else:
+            target = np.array([rng.uniform(-0.9, 0.9) * 4.115, sign * rng.uniform(0.45, 0.95) * half_l])
+            # Lobs peak 4-10 m up: the higher ones leave the top of the frame for a while.
+            speed = rng.uniform(13.0, 17.0) if kind == "lob" else rng.uniform(20.0, 35.0)
+        k = _TENNIS_DRAG_PER_S
+        offset = target - start[:2]
+        distance = float(np.linalg.norm(offset))
+        # Slower shots need more arc: slow down until the ball clears the net.
+        for _ in range(16):
+            if distance * k >= 0.95 * speed:
+                return None
+            flight_s = -math.log1p(-distance * k / speed) / k
+            travel = _drag_travel(k, flight_s)
+            vz = (GRAVITY_MPS2 / k * (flight_s - travel) - start[2]) / travel
+            segment = _Segment(t0, start.copy(), np.array([*(offset / distance * speed), vz]), k)
+            if self._over_net(segment):
+                return segment, flight_s
+            speed *= 0.95
+        return None
+
+    def _over_net(self, segment: _Segment) -> bool:
+        """Whether the ball passes above the net (with a margin) where it crosses it."""
+        c = self.court
+        # y(t) = y0 + vy * travel(t): the net (y = 0) is reached at travel = -y0 / vy.
+        travel = -segment.position[1] / segment.velocity[1]
+        k = segment.drag_per_s
+        if travel <= 0 or travel * k >= 1:
+            return False
+        t_net = segment.start_s - math.log1p(-travel * k) / k
+        x, _, z = segment.at(t_net)
+        net_z = c.net_centre_m + (c.net_post_m - c.net_centre_m) * min(abs(x) / c.net_half_width_m, 1.0)
+        return z > net_z + 0.03
+
+    def _take(self, segment: _Segment, within_s: float, receiver: int, before_bounce: bool
+              ) -> tuple[float, np.ndarray] | None:
+        """Where and when the receiver takes the ball on `segment` within `within_s`."""
+        c = self.court
+        half_l, half_w = c.length_m / 2, c.width_m / 2
+        times = segment.start_s + np.arange(0.05, within_s, 0.01)
+        points = np.stack([segment.at(t) for t in times])
+        depth = points[:, 1] * (-1.0 if receiver == 0 else 1.0)
+        ok = ((points[:, 2] >= 0.4) & (np.abs(points[:, 0]) <= half_w + _TENNIS_REACH_SIDE_M)
+              & (depth <= half_l + _TENNIS_REACH_BACK_M))
+        if before_bounce:
+            # A volley, taken near the net at a comfortable height.
+            ok &= (depth >= 1.5) & (depth <= 7.0) & (points[:, 2] <= 2.0)
+        else:
+            ok &= points[:, 2] <= 1.8
+            # Taken at the top of the bounce or falling, rarely on the rise.
+            falling = ok & (np.gradient(points[:, 2]) <= 0)
+            if falling.any() and self.rng.random() < 0.8:
+                ok = falling
+        candidates = np.nonzero(ok)[0]
+        if len(candidates) == 0:
+            return None
+        i = int(self.rng.choice(candidates))
+        return float(times[i]), points[i]
 
 
 def _ballistic(start: np.ndarray, end: np.ndarray, apex: float) -> tuple[np.ndarray, float]:
@@ -917,8 +1104,11 @@ class _Scene:
             self.ball_rgb = np.array(
                 [rng.integers(200, 236), rng.integers(230, 256), rng.integers(40, 110)], np.float32)
         duration_s = config.frames / config.fps
-        self.rally = _Rally(rng, self.court, self.camera, duration_s,
-                            ball_margin_px=3 * max(self.base_radius_px, _MIN_BALL_RADIUS_PX))
+        margin_px = 3 * max(self.base_radius_px, _MIN_BALL_RADIUS_PX)
+        if court_name == "badminton":
+            self.rally = _Rally(rng, self.court, self.camera, duration_s, ball_margin_px=margin_px)
+        else:
+            self.rally = _TennisRally(rng, self.court, self.camera, duration_s, margin_px, self.surface)
         shirts = rng.choice(len(_SHIRTS), size=2, replace=False)
         self.looks = [
             _Look(
