@@ -930,6 +930,8 @@ _SHIRTS = [
 ]
 _SHORTS = [(20, 20, 30), (30, 40, 90), (230, 230, 230), (60, 60, 60)]
 _SKINS = [(235, 195, 160), (200, 150, 110), (140, 95, 65), (95, 65, 45)]
+_OFFICIAL_SHIRTS = [(30, 40, 80), (190, 200, 215), (60, 90, 150), (35, 35, 40)]
+_OFFICIAL_TROUSERS = [(225, 215, 190), (35, 40, 60), (90, 90, 95)]
 _HAIR = [(30, 25, 20), (70, 45, 25), (150, 110, 60), (20, 20, 20)]
 
 
@@ -1050,6 +1052,34 @@ class _Sprite:
 
 
 @dataclass(frozen=True)
+class _Stamp:
+    """A still sprite rendered once: its mask and colours in the box at `origin`."""
+
+    origin: tuple[int, int]
+    mask: np.ndarray  # (h, w) uint8, 1 where the sprite is drawn
+    rgb: np.ndarray  # (h, w, 3) uint8
+
+    @classmethod
+    def of(cls, sprite: _Sprite, width: int, height: int) -> _Stamp | None:
+        box = sprite.bbox(width, height)
+        if box is None:
+            return None
+        x0, y0, x1, y1 = box
+        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        sprite.draw(mask, (x0, y0), mask_value=1)
+        rgb = np.zeros((y1 - y0, x1 - x0, 3), np.uint8)
+        sprite.draw(rgb, (x0, y0))
+        return cls((x0, y0), mask, rgb)
+
+    def draw(self, image: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+        """Paste onto `image`; returns the mask and its top-left, as _draw_player does."""
+        x0, y0 = self.origin
+        h, w = self.mask.shape
+        np.copyto(image[y0:y0 + h, x0:x0 + w], self.rgb, where=self.mask[..., None].astype(bool))
+        return self.mask, self.origin
+
+
+@dataclass(frozen=True)
 class _Cutaway:
     """Frames [start, stop) show a zoom into `crop` (x0, y0, x1, y1) or a panning crowd."""
 
@@ -1121,6 +1151,10 @@ class _Scene:
             for p in range(2)
         ]
         self.background, self.net = self._make_background(rng)
+        # Officials stand still: their sprites are built once, drawn each frame in depth order.
+        self.officials: list[tuple[float, None, _Stamp]] = []
+        if config.officials and court_name == "tennis":
+            self.officials = self._make_officials(self.style_rng)
         self.noise = self._make_noise(rng)
         self.frame_rng = np.random.default_rng(rng.integers(2**63))
         self.walked_m = [0.0, 0.0]
@@ -1398,17 +1432,23 @@ class _Scene:
             self._shadow(image, np.array([ball[0], ball[1], 0.0]), 0.05 + 0.01 * ball[2], 0.35)
 
         # Paint far to near: objects behind the ball first, then the ball, then the rest.
+        # Officials (player None) are drawn and hide the ball like players, without a box.
+        sprites += self.officials
         behind = [s for s in sprites if s[0] >= ball_depth]
         in_front = [s for s in sprites if s[0] < ball_depth]
         for _, player, sprite in sorted(behind, key=lambda s: -s[0]):
-            _, boxes[player] = self._draw_player(image, player, sprite)
+            _, person = self._draw(image, player, sprite)
+            if player is not None:
+                boxes[player] = person
         self._draw_ball(image, ball_uv, prev_uv, radius)
         u, v = float(ball_uv[0]), float(ball_uv[1])
         col, row = math.floor(u + 0.5), math.floor(v + 0.5)
         in_frame = 0 <= col < w and 0 <= row < h
         occluded = False
         for _, player, sprite in sorted(in_front, key=lambda s: -s[0]):
-            box, boxes[player] = self._draw_player(image, player, sprite)
+            box, person = self._draw(image, player, sprite)
+            if player is not None:
+                boxes[player] = person
             if in_frame and box is not None and not occluded:
                 mask, (x0, y0) = box
                 if 0 <= row - y0 < mask.shape[0] and 0 <= col - x0 < mask.shape[1]:
@@ -1502,6 +1542,94 @@ class _Scene:
         sprite.line(at(*hand), at(*neck), max(0.03 * sh, 1.0), racket, equipment=True)
         sprite.ring(at(*head), 0.12 * sh, max(0.025 * sh, 1.0), racket, equipment=True)
         return sprite, float(depth[1] * 0.5 + depth[0] * 0.5)
+
+    def _draw(self, image: np.ndarray, player: int | None, sprite: _Sprite | _Stamp
+              ) -> tuple[tuple[np.ndarray, tuple[int, int]] | None, np.ndarray | None]:
+        """Draw a player's sprite (see _draw_player) or an official's stamp (no box)."""
+        if isinstance(sprite, _Stamp):
+            return sprite.draw(image), None
+        return self._draw_player(image, player, sprite)
+
+    def _make_officials(self, rng: np.random.Generator) -> list[tuple[float, None, _Stamp]]:
+        """An umpire's tall chair by a net post, line judges and ball kids on the run-off.
+
+        All stand where the players do not go (beyond the net posts, at the back wall,
+        at the outer edge of the side run-off) and cast a shadow baked into the background.
+        """
+        c = self.court
+        half_l, half_w = c.length_m / 2, c.width_m / 2
+        judge = _Look(shirt=_OFFICIAL_SHIRTS[int(rng.integers(len(_OFFICIAL_SHIRTS)))],
+                      shorts=_OFFICIAL_TROUSERS[int(rng.integers(len(_OFFICIAL_TROUSERS)))],
+                      skin=_SKINS[int(rng.integers(len(_SKINS)))], hair=_HAIR[int(rng.integers(len(_HAIR)))],
+                      shoes=(40, 40, 40))
+        kid = replace(judge, shirt=_SHIRTS[int(rng.integers(len(_SHIRTS)))], shorts=_SHORTS[0],
+                      skin=_SKINS[int(rng.integers(len(_SKINS)))], shoes=(240, 240, 240))
+        chair_side = float(rng.choice([-1.0, 1.0]))
+        back = half_l + c.apron_end_m - 0.5
+        side = half_w + c.apron_side_m - 0.4
+        people = [
+            (chair_side * (c.net_half_width_m + 0.9), 0.0, "umpire", judge),
+            (-chair_side * (c.net_half_width_m + 0.6), rng.uniform(-0.8, -0.3), "crouch", kid),
+            (-chair_side * (c.net_half_width_m + 0.6), rng.uniform(0.3, 0.8), "crouch", kid),
+            (rng.uniform(2.5, 5.0), back, "stand", judge),
+            (-rng.uniform(2.5, 5.0), back, "stand", judge),
+            (float(rng.choice([-1.0, 1.0])) * (half_w + rng.uniform(1.0, 2.5)), back + 0.2, "crouch", kid),
+            (side * float(rng.choice([-1.0, 1.0])), rng.uniform(3.0, 9.0), "sit", judge),
+            (side * float(rng.choice([-1.0, 1.0])), -rng.uniform(4.0, 9.0), "sit", judge),
+        ]
+        officials = []
+        for x, y, pose, look in people:
+            sprite, depth = self._official_sprite(x, y, pose, look)
+            self._shadow(self.background, np.array([x, y, 0.0]), 0.4, 0.45)
+            stamp = _Stamp.of(sprite, self.config.width, self.config.height)
+            if stamp is not None:
+                officials.append((depth, None, stamp))
+        return officials
+
+    def _official_sprite(self, x: float, y: float, pose: str, look: _Look) -> tuple[_Sprite, float]:
+        """A still person at (x, y): 'stand', 'sit' (on a chair), 'crouch' or 'umpire'
+        (seated on a tall chair); returns the sprite and its camera depth (metres)."""
+        uv, depth = self.camera.project(np.array([[x, y, 0.0], [x, y, 1.0], [x + 0.5, y, 0.0]]))
+        feet, sv, sh = uv[0], uv[0][1] - uv[1][1], (uv[2][0] - uv[0][0]) / 0.5
+
+        def at(lateral: float, height: float) -> np.ndarray:
+            return np.array([feet[0] + lateral * sh, feet[1] - height * sv])
+
+        sprite = _Sprite()
+        leg, chair_rgb = 0.13 * sh, (70, 70, 75)
+        if pose in ("sit", "umpire"):
+            seat = 0.45 if pose == "sit" else 1.9
+            for sgn in (-1.0, 1.0):
+                sprite.line(at(sgn * 0.25, 0.0), at(sgn * 0.25, seat), 0.05 * sh, chair_rgb)
+            if pose == "umpire":
+                for rung in np.arange(0.4, seat, 0.45):
+                    sprite.line(at(-0.25, rung), at(0.25, rung), 0.04 * sh, chair_rgb)
+            sprite.poly(np.stack([at(-0.3, seat + 0.05), at(0.3, seat + 0.05), at(0.3, seat - 0.05),
+                                  at(-0.3, seat - 0.05)]), chair_rgb)
+            feet_z, hip = seat - 0.45, seat + 0.05
+            for sgn in (-1.0, 1.0):
+                sprite.line(at(sgn * 0.1, hip), at(sgn * 0.12, seat), leg, look.shorts)
+                sprite.line(at(sgn * 0.12, seat), at(sgn * 0.13, feet_z + 0.04), leg * 0.85, look.shorts)
+                sprite.line(at(sgn * 0.13, feet_z + 0.04), at(sgn * 0.17, feet_z), leg, look.shoes)
+        elif pose == "crouch":
+            hip = 0.5
+            for sgn in (-1.0, 1.0):
+                sprite.line(at(sgn * 0.1, hip), at(sgn * 0.22, 0.4), leg, look.shorts)
+                sprite.line(at(sgn * 0.22, 0.4), at(sgn * 0.14, 0.04), leg * 0.85, look.skin)
+                sprite.line(at(sgn * 0.14, 0.04), at(sgn * 0.18, 0.0), leg, look.shoes)
+        else:
+            hip = 0.9
+            for sgn in (-1.0, 1.0):
+                sprite.line(at(sgn * 0.1, hip), at(sgn * 0.12, 0.04), leg, look.shorts)
+                sprite.line(at(sgn * 0.12, 0.04), at(sgn * 0.17, 0.0), leg, look.shoes)
+        top = hip + 0.6
+        sprite.poly(np.stack([at(-0.22, top), at(0.22, top), at(0.18, hip), at(-0.18, hip)]), look.shirt)
+        for sgn in (-1.0, 1.0):  # arms down, hands on the knees when sitting or crouching
+            sprite.line(at(sgn * 0.22, top - 0.05), at(sgn * 0.26, hip - 0.05), 0.08 * sh, look.skin)
+        sprite.line(at(0, top), at(0, top + 0.07), 0.09 * sh, look.skin)
+        sprite.circle(at(0, top + 0.17), 0.11 * sh, look.hair)
+        sprite.circle(at(0, top + 0.14), 0.1 * sh, look.skin)
+        return sprite, float(self.camera.project(np.array([x, y, hip]))[1])
 
     def _draw_player(self, image: np.ndarray, player: int, sprite: _Sprite
                      ) -> tuple[tuple[np.ndarray, tuple[int, int]] | None, np.ndarray]:
