@@ -17,8 +17,11 @@ under `<output>/windows/split=<train|val>/` (schema: jobs/common/windows.py). Wi
 `background=true` each task first takes its segment's median frame (tracknet.background,
 one more decoding pass, as jobs.infer does) and stores it with the segment's windows. A video
 without labels is skipped with a warning; a corrupt video or a label file that does not
-match its video is reported with the reason, and the other videos go on. The summary
-(one row per video) goes to `<output>/summary.parquet` and `<output>/summary.json`.
+match its video is reported with the reason, and the other videos go on. Label files may
+cover only stretches of a video (what `jobs.label` imports): windows are cut only where
+every frame of the window is labelled, and only those stretches are decoded. The summary
+(one row per video, with frames labelled and frames used in windows) goes to
+`<output>/summary.parquet` and `<output>/summary.json`.
 """
 
 from __future__ import annotations
@@ -99,8 +102,9 @@ class FeaturizeConfig:
     """JPEG quality of the stored frames (1..100)."""
     background: bool = False
     """Store each segment's median background frame with its windows (for `model.background`)."""
-    allow_unlabelled_frames: bool = False
-    """False: a label file that misses frames of its video fails it; True: windows with unlabelled frames are dropped."""
+    allow_unlabelled_frames: bool = True
+    """True: labels may cover stretches of a video, windows with an unlabelled frame are not cut; False: a label
+    file that misses frames of its video fails it (for data sets labelled whole, where a gap is a mistake)."""
     segment_frames: int = 1500
     """Most frames one Ray task decodes; long videos are cut into segments decoded in parallel."""
     rows_per_block: int = 128
@@ -154,6 +158,10 @@ class VideoResult:
     """Frames decoded (0 when the video was not decoded)."""
     windows: int = 0
     """Windows written."""
+    labelled_frames: int = 0
+    """Frames the label file covers."""
+    used_frames: int = 0
+    """Labelled frames inside at least one window (a stretch shorter than frames_in gives none)."""
     width: int = 0
     height: int = 0
     fps: float = 0.0
@@ -181,6 +189,14 @@ class FeaturizeReport:
 
     def count(self, status: str) -> int:
         return sum(v.status == status for v in self.videos)
+
+    @property
+    def labelled_frames(self) -> int:
+        return sum(v.labelled_frames for v in self.videos)
+
+    @property
+    def used_frames(self) -> int:
+        return sum(v.used_frames for v in self.videos)
 
     def windows_in(self, split: str) -> int:
         return sum(v.windows for v in self.videos if v.split == split)
@@ -244,10 +260,11 @@ def _read_label_file(uri: str, video_size: tuple[int, int], storage_config: Stor
 def inspect_video(plan: dict, config: FeaturizeConfig) -> dict:
     """Probe a video and check its labels; returns the plan with status and per-frame labels.
 
-    Adds: status ('ok', 'skipped', 'failed'), error, frames, width, height, fps, and for
-    'ok' videos visible (int8, -1 for an unlabelled frame), x, y (float32, model pixels).
+    Adds: status ('ok', 'skipped', 'failed'), error, frames, width, height, fps, labelled_frames, and
+    for 'ok' videos visible (int8, -1 for an unlabelled frame), x, y (float32, model pixels) and
+    starts (int64, the window starts whose frames are all labelled).
     """
-    out = dict(plan, status="ok", error=None, frames=0, width=0, height=0, fps=0.0)
+    out = dict(plan, status="ok", error=None, frames=0, width=0, height=0, fps=0.0, labelled_frames=0)
     if plan["label_uri"] is None:
         stem = plan["video_id"]
         return out | {"status": "skipped", "error": f"no label file ({stem}.csv or {stem}.json)"}
@@ -285,6 +302,15 @@ def inspect_video(plan: dict, config: FeaturizeConfig) -> dict:
                 "drop windows with unlabelled frames instead"
             ),
         }
+    out["labelled_frames"] = len(labels)
+    starts = window_starts(visible >= 0, config.frames_in, config.stride)
+    if not len(starts):
+        return out | {
+            "status": "skipped",
+            "error": f"{label_uri}: no {config.frames_in} consecutive labelled frames (frames_in), so no window",
+        }
+    out["starts"] = starts
+    out["used_frames"] = used_frames(starts, config.frames_in)
     x = np.full(info.frame_count, np.nan, dtype=np.float64)
     y = np.full(info.frame_count, np.nan, dtype=np.float64)
     x[frames], y[frames] = labels["x_px"].to_numpy(), labels["y_px"].to_numpy()
@@ -296,19 +322,45 @@ def inspect_video(plan: dict, config: FeaturizeConfig) -> dict:
     return out
 
 
+def window_starts(labelled: np.ndarray, frames_in: int, stride: int) -> np.ndarray:
+    """(K,) int64 starts on the stride grid (0, stride, ...) of the windows whose frames are all labelled.
+
+    `labelled` is (N,) bool per frame; a whole labelled video gives every start, as before labels
+    could cover stretches.
+    """
+    starts = np.arange(0, len(labelled) - frames_in + 1, stride)
+    # Unlabelled frames before each index: a window is whole when none fall inside it.
+    gaps = np.concatenate([[0], np.cumsum(~labelled)])
+    return starts[gaps[starts + frames_in] == gaps[starts]].astype(np.int64)
+
+
+def used_frames(starts: np.ndarray, frames_in: int) -> int:
+    """Frames inside at least one of the windows starting at `starts`."""
+    if not len(starts):
+        return 0
+    ends = starts + frames_in
+    # Union of [start, end) intervals of sorted starts: each adds what the previous ones did not cover.
+    covered_until = np.maximum.accumulate(np.concatenate([[starts[0]], ends[:-1]]))
+    return int(np.sum(ends - np.maximum(starts, covered_until)))
+
+
 @ray.remote
 def _inspect_task(plan: dict, config: FeaturizeConfig) -> dict:
     return inspect_video(plan, config)
 
 
 def plan_segments(video: dict, config: FeaturizeConfig) -> list[dict]:
-    """Cut an inspected video's window starts into segments of at most segment_frames frames."""
+    """Cut an inspected video's window starts into segments of at most segment_frames frames.
+
+    A segment never spans a gap in the labels, so unlabelled stretches are not decoded.
+    """
     f, stride = config.frames_in, config.stride
-    starts = np.arange(0, video["frames"] - f + 1, stride)
+    starts = video["starts"]
     per_segment = max(1, (config.segment_frames - f) // stride + 1)
+    runs = np.split(starts, np.flatnonzero(np.diff(starts) > stride) + 1)
+    chunks = [run[i : i + per_segment] for run in runs for i in range(0, len(run), per_segment)]
     segments = []
-    for index, first in enumerate(range(0, len(starts), per_segment)):
-        chunk = starts[first : first + per_segment]
+    for index, chunk in enumerate(chunks):
         lo, hi = int(chunk[0]), int(chunk[-1]) + f  # frames [lo, hi)
         segments.append(
             {
@@ -475,6 +527,8 @@ def _video_result(video: dict, outcomes: list[dict]) -> VideoResult:
         video_id=video["video_id"], split=video["split"], status=status, error=error,
         video_uri=video["video_uri"], label_uri=video["label_uri"],
         frames=sum(o["frames"] for o in outcomes), windows=windows,
+        labelled_frames=int(video["labelled_frames"]),
+        used_frames=int(video.get("used_frames", 0)) if status == "ok" else 0,
         width=int(video["width"]), height=int(video["height"]), fps=float(video["fps"]),
         wall_s=sum(o.get("wall_s", 0.0) for o in outcomes),
     )
@@ -494,6 +548,8 @@ def write_summary(report: FeaturizeReport, config: FeaturizeConfig) -> None:
         "failed": report.count("failed"),
         "windows": {"train": report.windows_in("train"), "val": report.windows_in("val")},
         "frames_decoded": report.frames,
+        "frames_labelled": report.labelled_frames,
+        "frames_used": report.used_frames,
         "wall_s": round(report.wall_s, 3),
         "split": {
             split: sorted(v.video_id for v in report.videos if v.split == split and v.status == "ok")
@@ -510,9 +566,10 @@ _SUMMARY_SCHEMA = pa.schema(
     [
         ("video_id", pa.string()), ("split", pa.string()), ("status", pa.string()), ("error", pa.string()),
         ("video_uri", pa.string()), ("label_uri", pa.string()), ("frames", pa.int64()), ("windows", pa.int64()),
+        ("labelled_frames", pa.int64()), ("used_frames", pa.int64()),
         ("width", pa.int32()), ("height", pa.int32()), ("fps", pa.float64()), ("wall_s", pa.float64()),
     ],
-    metadata={b"tracknet.schema": b"featurize_summary", b"tracknet.schema_version": b"1"},
+    metadata={b"tracknet.schema": b"featurize_summary", b"tracknet.schema_version": b"2"},
 )
 
 
@@ -524,6 +581,7 @@ def format_report(report: FeaturizeReport) -> str:
         f"{report.count('failed')} failed",
         f"  windows: {report.windows} (train {report.windows_in('train')}, val {report.windows_in('val')}) "
         f"from {report.frames} frames in {report.wall_s:.1f} s ({rate:.0f} frames/s)",
+        f"  labelled frames: {report.labelled_frames}, in windows: {report.used_frames}",
     ]
     for video in report.videos:
         if video.status != "ok":

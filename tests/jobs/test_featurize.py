@@ -167,7 +167,7 @@ def test_bad_label_and_corrupt_video_are_reported_and_the_rest_goes_on(ray_local
 
     out = tmp_path / "features"
     code = featurize.main([f"input={videos}", f"output={out}", f"width={MODEL[0]}", f"height={MODEL[1]}",
-                           "split.val_ratio=0"])
+                           "split.val_ratio=0", "allow_unlabelled_frames=false"])
     assert code == 0
     printed = capsys.readouterr().out
     assert "7 videos: 2 ok, 1 skipped, 4 failed" in printed
@@ -202,6 +202,32 @@ def test_unlabelled_frames_can_be_dropped_instead(ray_local, clips, tmp_path):
     assert report.count("ok") == 1
     windows = read_windows(str(tmp_path / "f"))
     assert sorted(windows["start_frame"]) == [s for s in range(28) if s not in (8, 9, 10)]
+    summary = pq.read_table(tmp_path / "f" / "summary.parquet").to_pandas().set_index("video_id")
+    assert summary.loc["gappy", ["labelled_frames", "used_frames"]].tolist() == [29, 29]
+
+
+def test_labels_covering_stretches_give_windows_only_inside_them(ray_local, clips, tmp_path, capsys):
+    """What jobs.label imports: two labelled stretches of a 30-frame clip, one too short for a window."""
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "stretches.mp4").write_bytes((clips / "rally_a.mp4").read_bytes())
+    labels = (clips / "rally_a.csv").read_text().splitlines()
+    keep = set(range(5, 12)) | {20, 21}  # 7 frames: windows 5..9; 2 frames: none
+    (videos / "stretches.csv").write_text(
+        "\n".join([labels[0]] + [line for line in labels[1:] if int(line.split(",")[0]) in keep]) + "\n")
+    out = tmp_path / "f"
+    assert featurize.main([f"input={videos}", f"output={out}", f"width={MODEL[0]}", f"height={MODEL[1]}",
+                           "split.val_ratio=0"]) == 0
+    assert "labelled frames: 9, in windows: 7" in capsys.readouterr().out
+    windows = read_windows(str(out))
+    assert sorted(windows["start_frame"]) == [5, 6, 7, 8, 9]
+    truth = pd.read_csv(clips / "rally_a.csv").set_index("Frame")
+    first = windows.sort_values("start_frame").iloc[0]
+    assert list(first["visible"]) == truth.loc[[5, 6, 7], "Visibility"].tolist()
+    summary = pq.read_table(out / "summary.parquet").to_pandas().set_index("video_id")
+    assert summary.loc["stretches", ["labelled_frames", "used_frames", "frames"]].tolist() == [9, 7, 7]
+    totals = json.loads((out / "summary.json").read_text())
+    assert (totals["frames_labelled"], totals["frames_used"]) == (9, 7)
 
 
 def test_featurize_from_and_to_s3(ray_local, s3_server, s3_bucket, clips, tmp_path):
