@@ -1,4 +1,4 @@
-"""Ball label files: read four common formats into one per-frame table, validate, export.
+"""Ball label files: read five common formats into one per-frame table, validate, export.
 
 The format is chosen from the file's content (CSV header or JSON keys), never its name:
 
@@ -11,6 +11,11 @@ The format is chosen from the file's content (CSV header or JSON keys), never it
 - ``SAGEMAKER_JSON``: SageMaker Ground Truth video-frame object tracking output
   (``SeqLabel.json``, top-level key ``tracking-annotations``); the ball is the centre of
   its box, or the point itself for keypoint annotations.
+- ``LABEL_STUDIO_JSON``: Label Studio's JSON export of tasks made by ``jobs.label`` (a
+  top-level list of tasks with ``data`` and ``annotations``): one task per frame, the
+  ball a keypoint (``LS_BALL``) in percent of the image, or the ``LS_NO_BALL`` choice.
+  One export covers many videos (``read_label_studio`` splits it by ``data.video_id``);
+  ``read_labels`` reads an export of one video.
 
 Canonical table (a pandas DataFrame, one row per labelled frame, sorted, frames unique):
 
@@ -58,6 +63,18 @@ class LabelFormat(StrEnum):
     LABELLING_TOOL_CSV = "labelling_tool_csv"
     TENNIS_CSV = "tennis_csv"
     SAGEMAKER_JSON = "sagemaker_json"
+    LABEL_STUDIO_JSON = "label_studio_json"
+
+
+# The names the Label Studio labelling config (jobs.label's export) and the reader agree on.
+LS_IMAGE = "image"
+"""Task data key of the frame's image, and the name of the <Image> tag."""
+LS_BALL = "ball"
+"""Name of the <KeyPointLabels> tag and of its one label."""
+LS_VISIBILITY = "visibility"
+"""Name of the <Choices> tag saying whether the ball can be seen."""
+LS_NO_BALL = "no ball"
+"""The choice an annotator picks for a frame without a visible ball."""
 
 
 # Lower-cased header names that identify each CSV format; the first match wins.
@@ -71,7 +88,8 @@ _SUPPORTED = (
     "supported: 'Frame,Visibility,X,Y' (TrackNet, pixels), "
     "'Frame,Ball,x,y' (TrackNetV2 labelling tool, normalised), "
     "'file name,visibility,x-coordinate,y-coordinate,status' (TrackNet tennis Label.csv), "
-    "or SageMaker Ground Truth JSON with 'tracking-annotations'"
+    "SageMaker Ground Truth JSON with 'tracking-annotations', "
+    "or a Label Studio JSON export (a list of tasks with 'data' and 'annotations')"
 )
 
 _STATUS_NAMES = ("flying", "hit", "bounce")
@@ -125,11 +143,41 @@ def read_labels(
     fmt, content = _classify(name, text)
     if fmt is LabelFormat.SAGEMAKER_JSON:
         records = _sagemaker_records(name, content)
+    elif fmt is LabelFormat.LABEL_STUDIO_JSON:
+        by_video = _label_studio_records(name, content)
+        if len(by_video) > 1:
+            raise LabelError(
+                name,
+                f"this Label Studio export covers {len(by_video)} videos "
+                f"({', '.join(sorted(by_video)[:3])}, ...); read it with read_label_studio "
+                "(or python -m jobs.label steps=[import])",
+            )
+        records = next(iter(by_video.values()), [])
     else:
         header_line, header, rows = content
         parse_row = _row_parser(name, fmt, video_size)
         records = _csv_records(name, header_line, header, rows, parse_row)
     return _table(records, with_tennis_columns=fmt is LabelFormat.TENNIS_CSV)
+
+
+def read_label_studio(source: LabelSource) -> dict[str, pd.DataFrame]:
+    """Read a Label Studio JSON export into one canonical table per video_id.
+
+    A task is one frame (``data.video_id``, ``data.frame``); its last submitted (not
+    cancelled) annotation decides: an ``LS_BALL`` keypoint is the ball (percent of the
+    image, converted with the result's ``original_width``/``original_height``, else the
+    task's ``data.width``/``data.height``), the ``LS_NO_BALL`` choice a frame without one.
+    Tasks without a submitted annotation are unlabelled and left out. Raises
+    ``LabelError`` naming the file and task for anything else.
+    """
+    name, text = _read_text(source)
+    fmt, content = _classify(name, text)
+    if fmt is not LabelFormat.LABEL_STUDIO_JSON:
+        raise LabelError(name, f"not a Label Studio JSON export (found {fmt.value})")
+    return {
+        video_id: _table(records, with_tennis_columns=False)
+        for video_id, records in _label_studio_records(name, content).items()
+    }
 
 
 def validate_labels(
@@ -244,6 +292,8 @@ def _classify(name: str, text: str) -> tuple[LabelFormat, Any]:
             document = json.loads(text)
         except json.JSONDecodeError as exc:
             raise LabelError(name, f"invalid JSON: {exc.msg}", line=exc.lineno) from None
+        if _is_label_studio_export(document):
+            return LabelFormat.LABEL_STUDIO_JSON, document
         if not isinstance(document, dict) or "tracking-annotations" not in document:
             raise LabelError(
                 name,
@@ -481,6 +531,74 @@ def _sagemaker_records(name: str, document: dict[str, Any]) -> list[_Record]:
         chosen = next((a for a in candidates if _names_ball(a)), candidates[0])
         records.append(_Record(frame, True, *_annotation_point(name, where, chosen)))
     return records
+
+
+def _is_label_studio_export(document: Any) -> bool:
+    return (
+        isinstance(document, list) and bool(document) and isinstance(document[0], dict)
+        and "data" in document[0] and "annotations" in document[0]
+    )
+
+
+def _label_studio_records(name: str, tasks: list[Any]) -> dict[str, list[_Record]]:
+    by_video: dict[str, dict[int, _Record]] = {}
+    for index, task in enumerate(tasks):
+        where = f"task {task.get('id', index) if isinstance(task, dict) else index}"
+        if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
+            raise LabelError(name, f"{where}: expected a task object with 'data'")
+        data = task["data"]
+        video_id = data.get("video_id")
+        if not isinstance(video_id, str) or not video_id:
+            raise LabelError(name, f"{where}: data has no 'video_id' (tasks must come from jobs.label's export)")
+        frame = _json_number(name, where, data, "frame")
+        if not frame.is_integer() or frame < 0:
+            raise LabelError(name, f"{where}: 'frame' must be an integer >= 0, got {frame}")
+        annotations = task.get("annotations") or []
+        if not isinstance(annotations, list) or not all(isinstance(a, dict) for a in annotations):
+            raise LabelError(name, f"{where}: 'annotations' must be a list of objects")
+        submitted = [a for a in annotations if not a.get("was_cancelled")]
+        if not submitted:
+            continue  # not labelled (yet), or skipped by the annotator
+        record = _label_studio_frame(name, where, int(frame), data, submitted[-1].get("result") or [])
+        frames = by_video.setdefault(video_id, {})
+        if record.frame in frames:
+            raise LabelError(name, f"{where}: a second task for frame {record.frame} of {video_id}")
+        frames[record.frame] = record
+    return {video_id: list(frames.values()) for video_id, frames in by_video.items()}
+
+
+def _label_studio_frame(
+    name: str, where: str, frame: int, data: dict[str, Any], results: list[Any]
+) -> _Record:
+    points = [r for r in results if isinstance(r, dict) and r.get("from_name") == LS_BALL]
+    choices = [
+        choice for r in results if isinstance(r, dict) and r.get("from_name") == LS_VISIBILITY
+        for choice in (r.get("value") or {}).get("choices") or []
+    ]
+    no_ball = LS_NO_BALL in choices
+    if len(points) > 1:
+        raise LabelError(name, f"{where}: {len(points)} ball points in one frame; keep one")
+    if points and no_ball:
+        raise LabelError(name, f"{where}: a ball point and the {LS_NO_BALL!r} choice at once")
+    if no_ball:
+        return _Record(frame, False)
+    if not points:
+        raise LabelError(
+            name, f"{where}: the submitted annotation has neither a ball point nor the {LS_NO_BALL!r} choice"
+        )
+    point = points[0]
+    value = point.get("value")
+    if not isinstance(value, dict):
+        raise LabelError(name, f"{where}: the ball point has no 'value'")
+    sizes = []
+    for result_key, data_key in (("original_width", "width"), ("original_height", "height")):
+        size = point.get(result_key, data.get(data_key))
+        if not isinstance(size, (int, float)) or isinstance(size, bool) or size <= 0:
+            raise LabelError(name, f"{where}: no image size ({result_key} or data.{data_key})")
+        sizes.append(float(size))
+    x_pct = _json_number(name, where, value, "x")
+    y_pct = _json_number(name, where, value, "y")
+    return _Record(frame, True, x_pct * sizes[0] / 100.0, y_pct * sizes[1] / 100.0)
 
 
 def _names_ball(annotation: dict[str, Any]) -> bool:
