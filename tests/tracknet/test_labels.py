@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from tracknet.errors import LabelError
 from tracknet.labels import (
     LabelFormat,
     detect_format,
+    read_label_studio,
     read_labels,
     validate_labels,
     write_tracknet_csv,
@@ -201,6 +203,64 @@ def test_format_is_chosen_from_content_not_name(
     path = _write(tmp_path, file_name, text)
     assert detect_format(path) is expected
     assert _rows(read_labels(path, video_size=SIZE)) == [first_row]
+
+
+def _ls_task(video_id: str, frame: int, result: list[dict] | None, cancelled: bool = False) -> dict:
+    """One task of a Label Studio JSON export, as Label Studio writes it."""
+    annotations = [] if result is None else [
+        {"id": frame + 1, "completed_by": 1, "was_cancelled": cancelled, "result": result, "lead_time": 1.5}
+    ]
+    return {"id": frame + 1000, "data": {"image": f"/data/local-files/?d=frames/{video_id}/{frame:06d}.jpg",
+                                        "video_id": video_id, "frame": frame, "width": 1280, "height": 720},
+            "annotations": annotations, "predictions": []}
+
+
+def _ls_point(x_pct: float, y_pct: float) -> dict:
+    return {"id": "p", "from_name": "ball", "to_name": "image", "type": "keypointlabels", "original_width": 1280,
+            "original_height": 720, "value": {"x": x_pct, "y": y_pct, "width": 0.5, "keypointlabels": ["ball"]}}
+
+
+NO_BALL = {"id": "c", "from_name": "visibility", "to_name": "image", "type": "choices",
+           "value": {"choices": ["no ball"]}}
+
+
+def test_label_studio_export_is_read_per_video(tmp_path: Path) -> None:
+    tasks = [
+        _ls_task("2024/final", 11, [_ls_point(50.0, 25.0)]),
+        _ls_task("2024/final", 10, [NO_BALL]),
+        _ls_task("2024/final", 12, None),  # not labelled yet: absent, not "no ball"
+        _ls_task("2024/final", 13, [_ls_point(1.0, 1.0)], cancelled=True),  # skipped by the annotator
+        _ls_task("semi", 3, [_ls_point(10.0, 100.0)]),
+    ]
+    path = _write(tmp_path, "export.json", json.dumps(tasks))
+    assert detect_format(path) is LabelFormat.LABEL_STUDIO_JSON
+    by_video = read_label_studio(path)
+    assert sorted(by_video) == ["2024/final", "semi"]
+    assert _rows(by_video["2024/final"]) == [(10, 0, None, None), (11, 1, 640.0, 180.0)]
+    assert _rows(by_video["semi"]) == [(3, 1, 128.0, 720.0)]
+    _assert_canonical_dtypes(by_video["semi"])
+    # read_labels reads an export of one video, and names the videos of a wider one.
+    with pytest.raises(LabelError, match="covers 2 videos"):
+        read_labels(path)
+    one = _write(tmp_path, "one.json", json.dumps(tasks[:2]))
+    assert _rows(read_labels(one)) == [(10, 0, None, None), (11, 1, 640.0, 180.0)]
+
+
+@pytest.mark.parametrize(
+    "task, problem",
+    [
+        (_ls_task("v", 1, [_ls_point(5, 5), NO_BALL]), "a ball point and the 'no ball' choice at once"),
+        (_ls_task("v", 1, [_ls_point(5, 5), _ls_point(6, 6)]), "2 ball points in one frame"),
+        (_ls_task("v", 1, []), "neither a ball point nor the 'no ball' choice"),
+        ({"id": 7, "data": {"image": "x.jpg", "frame": 1}, "annotations": []}, "task 7: data has no 'video_id'"),
+        (_ls_task("v", 1, [{**_ls_point(5, 5), "value": {"x": "left", "y": 5}}]), "'x' must be a number"),
+    ],
+)
+def test_bad_label_studio_tasks_name_file_and_task(tmp_path: Path, task: dict, problem: str) -> None:
+    path = _write(tmp_path, "export.json", json.dumps([task]))
+    with pytest.raises(LabelError, match=re.escape(problem)) as caught:
+        read_label_studio(path)
+    assert str(path) in str(caught.value)
 
 
 def test_reads_from_binary_stream() -> None:
