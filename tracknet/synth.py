@@ -11,6 +11,15 @@ leaves the frame on high lobs; both give visibility 0. Sensor noise and compress
 (H.264, optionally a JPEG round trip per frame) finish the look. Everything is seeded:
 the same config gives identical frames and labels.
 
+Tennis (``court='tennis'``) has its own look and physics: ``SynthConfig.surface`` picks a
+hard court (one of several court/run-off colour pairs), clay (terracotta all over, dusty
+lines) or grass (one green with mowing stripes and worn patches by the baselines); a
+small yellow-green ball flies with air drag at tennis speeds (20-35 m/s drives, 45-60 m/s
+opening serves), bounces before most returns (volleys are taken before it) and is taken
+up to 4 m behind the baseline and wide of the sidelines; ``SynthConfig.officials`` adds an
+umpire on a tall chair, line judges and ball kids, who can hide the ball but are never in
+the players' boxes.
+
 Optionally (``SynthConfig.cutaways``) the broadcast cuts away from the court camera to
 close-ups of a player (the same scene through a 2.5x zoom) and to the crowd, and back:
 ground truth for shot splitting. Every frame carries the players' exact boxes (the tight
@@ -20,7 +29,8 @@ write them and the shot boundaries beside the clip.
 Command (``tracknet-synth`` is the same entry point)::
 
     python -m tracknet.synth --out DIR --clips 4 --seed 0 \\
-        [--width 1280 --height 720 --fps 30 --frames 150] [--cutaways 2] [--truth]
+        [--width 1280 --height 720 --fps 30 --frames 150] [--cutaways 2] [--truth] \\
+        [--court tennis --surface clay|grass|hard] [--no-officials]
 
 writes ``DIR/synth_000.mp4`` + ``DIR/synth_000.csv`` (TrackNet ``Frame,Visibility,X,Y``),
 ``DIR/synth_001.*`` and so on; clip ``i`` uses seed ``seed + i``. With ``--truth`` each clip
@@ -822,8 +832,10 @@ class _TennisRally(_Rally):
     def _tennis_shot(self, t0: float, start: np.ndarray, receiver: int, kind: str
                      ) -> tuple[float, np.ndarray]:
         """Plan one shot to the receiver; returns (contact time, contact point)."""
-        for _ in range(20):
-            flight = self._flight_to_bounce(t0, start, receiver, kind)
+        for attempt in range(30):
+            # Flat shots from close to the net bounce too low to be taken: each failed try
+            # slows the shot, which arcs it more and steepens the bounce.
+            flight = self._flight_to_bounce(t0, start, receiver, kind, pace=0.93**attempt)
             if flight is None:
                 continue
             first, bounce_s = flight
@@ -844,7 +856,7 @@ class _TennisRally(_Rally):
                 return taken
         raise RuntimeError(f"no playable tennis {kind} found from {start.tolist()}")
 
-    def _flight_to_bounce(self, t0: float, start: np.ndarray, receiver: int, kind: str
+    def _flight_to_bounce(self, t0: float, start: np.ndarray, receiver: int, kind: str, pace: float
                           ) -> tuple[_Segment, float] | None:
         """A flight from `start` that clears the net and bounces in the receiver's half."""
         rng, court = self.rng, self.court
@@ -858,6 +870,7 @@ class _TennisRally(_Rally):
             target = np.array([rng.uniform(-0.9, 0.9) * 4.115, sign * rng.uniform(0.45, 0.95) * half_l])
             # Lobs peak 4-10 m up: the higher ones leave the top of the frame for a while.
             speed = rng.uniform(13.0, 17.0) if kind == "lob" else rng.uniform(20.0, 35.0)
+        speed *= pace
         k = _TENNIS_DRAG_PER_S
         offset = target - start[:2]
         distance = float(np.linalg.norm(offset))
@@ -895,13 +908,13 @@ class _TennisRally(_Rally):
         times = segment.start_s + np.arange(0.05, within_s, 0.01)
         points = np.stack([segment.at(t) for t in times])
         depth = points[:, 1] * (-1.0 if receiver == 0 else 1.0)
-        ok = ((points[:, 2] >= 0.4) & (np.abs(points[:, 0]) <= half_w + _TENNIS_REACH_SIDE_M)
+        ok = ((np.abs(points[:, 0]) <= half_w + _TENNIS_REACH_SIDE_M)
               & (depth <= half_l + _TENNIS_REACH_BACK_M))
         if before_bounce:
             # A volley, taken near the net at a comfortable height.
-            ok &= (depth >= 1.5) & (depth <= 7.0) & (points[:, 2] <= 2.0)
+            ok &= (depth >= 1.5) & (depth <= 7.0) & (points[:, 2] >= 0.4) & (points[:, 2] <= 2.0)
         else:
-            ok &= points[:, 2] <= 1.8
+            ok &= (points[:, 2] >= 0.3) & (points[:, 2] <= 1.8)
             # Taken at the top of the bounce or falling, rarely on the rise.
             falling = ok & (np.gradient(points[:, 2]) <= 0)
             if falling.any() and self.rng.random() < 0.8:
@@ -1113,8 +1126,8 @@ class _Scene:
         h = config.height
         court_name = config.court if config.court != "random" else str(rng.choice(COURTS))
         self.court = _badminton() if court_name == "badminton" else _tennis()
-        # The surface, its colours and the officials draw from their own stream: the rest of
-        # the scene (camera, rally, players) is the same whatever the surface.
+        # The surface, its colours and the officials draw from their own stream, so badminton
+        # clips (which use none of them) are the same as before they existed.
         self.style_rng = np.random.default_rng([config.seed, 2])
         self.surface = (config.surface if config.surface != "random"
                         else str(self.style_rng.choice(SURFACES[court_name])))
