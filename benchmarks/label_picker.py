@@ -29,7 +29,7 @@ import yaml  # noqa: E402
 
 from jobs.common.config import load_config  # noqa: E402
 from jobs.common.ray_env import init_ray  # noqa: E402
-from jobs.infer import InferConfig, run_inference  # noqa: E402
+from jobs.infer import InferConfig, format_report, run_inference  # noqa: E402
 from jobs.label import LabelConfig  # noqa: E402
 from jobs.label.select import read_predictions, select  # noqa: E402
 from tracknet.labels import read_labels  # noqa: E402
@@ -85,8 +85,11 @@ def main() -> int:
 
     init_ray()
     predictions = out / "infer"
-    run_inference(load_config(InferConfig, REPO / "conf" / "infer.yaml", [
+    report = run_inference(load_config(InferConfig, REPO / "conf" / "infer.yaml", [
         f"input={clips}", f"output={predictions}", f"model={args.model}", *args.overrides]))
+    if report.count("ok") != len(ids):
+        print(format_report(report), file=sys.stderr)
+        return 1
     common = [f"input={clips}", f"predictions={predictions}", f"model={args.model}", "steps=[select]",
               f"select.budget_frames={args.budget}", f"select.stretch_frames={args.stretch}"]
     by_uncertainty = load_config(LabelConfig, None, [*common, f"output={out / 'uncertainty'}"])
