@@ -1,7 +1,7 @@
 """Is the picker worth its name? Error rate of the frames jobs.label picks, uncertainty against random.
 
     python benchmarks/label_picker.py [--budget 120] [--stretch 12] [--random-seeds 10] [--model NAME|PATH]
-                                      [--out DIR] [jobs.infer key=value ...]
+                                      [--data DIR] [--out DIR] [jobs.infer key=value ...]
 
 On the badminton validation clips (conf/featurize_badminton.yaml: `input`, `split.val_videos`)
 with the packaged model, runs jobs.infer once (conf/infer.yaml; its ledger makes a re-run reuse
@@ -65,11 +65,12 @@ def main() -> int:
     parser.add_argument("--stretch", type=int, default=12, help="select.stretch_frames (default 12)")
     parser.add_argument("--random-seeds", type=int, default=10, help="seeds of strategy=random averaged (default 10)")
     parser.add_argument("--model", default="badminton", help="packaged model name or checkpoint (default badminton)")
+    parser.add_argument("--data", help="folder of the shared clips (default: conf/featurize_badminton.yaml's input)")
     parser.add_argument("--out", default=str(REPO / "out" / "label_picker"), help="work folder")
     parser.add_argument("overrides", nargs="*", help="jobs.infer key=value overrides")
     args = parser.parse_args()
     featurize = yaml.safe_load((REPO / "conf" / "featurize_badminton.yaml").read_text())
-    data = (REPO / featurize["input"]).resolve()
+    data = Path(args.data) if args.data else (REPO / featurize["input"]).resolve()
     if not data.is_dir():
         print(f"skipped: no badminton clips at {data}")
         return 0
