@@ -138,21 +138,24 @@ def analyze_broadcast(
         players = np.full((count, 2, len(BOX_FIELDS)), np.nan)
         model = None  # the last shot's player-height model: one view, one perspective
         for first, stop in _court_view_runs(split):
-            shot_index, region, candidates = -1, None, []
+            shot_index, court, region, candidates = -1, None, None, []
             for frame in timer.decoding(_frames(source, size, first, stop)):
                 with timer.players:
                     if shot[frame.index] != shot_index:
                         if candidates:
-                            model = _store(players, split, shot_index, candidates, region, model, config.players,
-                                           info, size)
+                            model = _store(players, split, shot_index, candidates, court, region, model,
+                                           config.players, info, size)
                         shot_index, candidates = int(shot[frame.index]), []
                         background = backgrounds.get(shot_index) if backgrounds is not None else None
-                        region = _court_region(split, shot_index, background, size, config.players)
+                        # Without a background, the shot's first frame shows the court sharply enough.
+                        court, region = _court_regions(split, shot_index, frame.image if background is None
+                                                       else background, size, config.players)
                         detector.begin_shot(ShotContext(region, split.court_colour, background))
                     candidates.append(detector.detect(frame.image))
             with timer.players:
                 if candidates:
-                    model = _store(players, split, shot_index, candidates, region, model, config.players, info, size)
+                    model = _store(players, split, shot_index, candidates, court, region, model, config.players,
+                                   info, size)
     return BroadcastAnalysis(
         split, shot, court_view, players, timer.shots.seconds, timer.players.seconds, timer.decode_s
     )
@@ -178,16 +181,21 @@ def _court_view_runs(split: ShotSplit) -> list[tuple[int, int]]:
     return runs
 
 
-def _court_region(
-    split: ShotSplit, shot_index: int, background: np.ndarray | None, size: tuple[int, int], config: PlayerConfig
-) -> np.ndarray:
-    """(H, W) bool court region at analysis size: from the shot's background when there is
-    one (sharp), else its court mask (coarse, mask resolution)."""
-    if background is not None and split.court_colour is not None:
-        mask = court_mask(to_hsv(background), split.court_colour)
+def _court_regions(
+    split: ShotSplit, shot_index: int, image: np.ndarray, size: tuple[int, int], config: PlayerConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """(H, W) bool court region at analysis size, and where players' feet may be (the same grown by
+    the run-off): from an image of the shot (its background, or a frame), else its court mask (coarse,
+    mask resolution) when the video has no court colour."""
+    if split.court_colour is not None:
+        mask = court_mask(to_hsv(image), split.court_colour)
     else:
         mask = cv2.resize(split.masks[shot_index].astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
-    return court_region(mask, margin_px=int(round(config.court_margin_fraction * size[0])))
+    margin = int(round(config.court_margin_fraction * size[0]))
+    court = court_region(mask, margin)
+    if not (config.beyond_ends or config.beyond_sides):
+        return court, court
+    return court, court_region(mask, margin, config.beyond_ends or 0.0, config.beyond_sides or 0.0)
 
 
 def _store(
@@ -195,6 +203,7 @@ def _store(
     split: ShotSplit,
     shot_index: int,
     candidates: list[list[Candidate]],
+    court: np.ndarray,
     region: np.ndarray,
     model: HeightModel | None,
     config: PlayerConfig,
@@ -202,7 +211,7 @@ def _store(
     size: tuple[int, int],
 ) -> HeightModel | None:
     """Pick the shot's players, write them in source pixels into `players`; returns the height model."""
-    chosen, model = select_players(candidates, region, config.split_ratio, model)  # (F, 2, 5) analysis pixels
+    chosen, model = select_players(candidates, region, config.split_ratio, model, surface=court)  # analysis pixels
     chosen[..., 0:4] *= np.array([info.width / size[0], info.height / size[1]] * 2)
     first = split.shots[shot_index].first_frame
     players[first : first + len(chosen)] = chosen

@@ -22,6 +22,12 @@ import numpy as np
 _VOTE_ROWS = (0.35, 1.0)
 _VOTE_COLS = (0.15, 0.85)
 _HUE_UNITS_PER_DEG = 0.5  # OpenCV stores 8-bit hue as degrees / 2
+# The zones beside the net left out of the run-off, in depth (fractions of the court's length from
+# its far end): from the far service line's depth, where the umpire's raised seat appears, to the near one's.
+_NET_ZONE = (0.1, 0.8)
+_PAINT_MAX_SATURATION = 0.25  # white and light-grey paint (lines, logos) ...
+_PAINT_MIN_VALUE = 0.55  # ... is this bright at least
+_NET_ZONE_ON_COURT = 0.04  # how far (a fraction of the court's width) those zones reach inside the sidelines
 
 
 @dataclass(frozen=True)
@@ -124,23 +130,120 @@ def court_mask(hsv: np.ndarray, colour: CourtColour) -> np.ndarray:
     return mask.astype(bool)
 
 
-def court_region(mask: np.ndarray, margin_px: int = 0) -> np.ndarray:
-    """(H, W) bool: the convex hull of the mask's largest connected area, grown by `margin_px`.
+def court_region(
+    mask: np.ndarray,
+    margin_px: int = 0,
+    beyond_ends: float = 0.0,
+    beyond_sides: float = 0.0,
+) -> np.ndarray:
+    """(H, W) bool: where players' feet may be. The convex hull of the mask's largest connected
+    area, grown by `margin_px`; or, with `beyond_ends` / `beyond_sides`, the court extended
+    by its run-off.
 
     Players stand on the court, and step a little beyond it; everyone else (umpires,
-    line judges, coaches, crowd) is outside this region.
+    line judges, coaches, crowd) is outside this region. Where players also stand well
+    behind the baselines and wide of the sidelines (tennis), the court's quadrilateral is
+    extended in its own perspective by `beyond_ends` of its length past each end and
+    `beyond_sides` of its width past each side (`extend_quad`), less the zones beside the
+    net where the umpire's chair and ball kids are; without a clear quadrilateral the grown
+    hull is the region. (On clay and grass the run-off has the court's colour: the hull is
+    the whole floor already, and the quadrilateral, if any, is the floor's.)
     """
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    hull = court_hull(mask)
     region = np.zeros(mask.shape, np.uint8)
-    if count <= 1:
+    if hull is None:
         return region.astype(bool)
-    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    points = cv2.findNonZero((labels == largest).astype(np.uint8))
-    cv2.fillConvexPoly(region, cv2.convexHull(points), 1)
+    cv2.fillConvexPoly(region, hull, 1)
     if margin_px > 0:
         size = 2 * margin_px + 1
         region = cv2.dilate(region, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
+    if beyond_ends <= 0 and beyond_sides <= 0:
+        return region.astype(bool)
+    quad = court_quad(hull)
+    if quad is None:
+        return region.astype(bool)
+    region[:] = 0
+    cv2.fillPoly(region, [_polygon(extend_quad(quad, beyond_ends, beyond_sides))], 1)
+    # Beside the net stand the umpire's chair, the net judge and ball kids, not the players
+    # (whose feet are there only when they chase a ball wide at the net, rarely); the zones
+    # reach a little onto the court, where the umpire's chair casts its shadow.
+    for u0, u1 in ((-beyond_sides - 0.05, _NET_ZONE_ON_COURT), (1.0 - _NET_ZONE_ON_COURT, 1.0 + beyond_sides + 0.05)):
+        cv2.fillPoly(region, [_polygon(quad_points(quad, u0, u1, *_NET_ZONE))], 0)
     return region.astype(bool)
+
+
+def paint_mask(hsv: np.ndarray) -> np.ndarray:
+    """(H, W) bool: white or light-grey pixels of an OpenCV HSV image (court lines, painted logos)."""
+    return (hsv[..., 1] <= _PAINT_MAX_SATURATION * 255) & (hsv[..., 2] >= _PAINT_MIN_VALUE * 255)
+
+
+def court_hull(mask: np.ndarray) -> np.ndarray | None:
+    """(N, 1, 2) int32 convex hull of the mask's largest connected area, or None when it is empty."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return None
+    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    return cv2.convexHull(cv2.findNonZero((labels == largest).astype(np.uint8)))
+
+
+def court_quad(hull: np.ndarray) -> np.ndarray | None:
+    """(4, 2) float64 corners of a court's convex hull: far-left, far-right, near-right, near-left.
+
+    None unless the hull simplifies to a quadrilateral with its far edge above its near
+    edge and no wider (a court seen from a broadcast camera behind one end).
+    """
+    perimeter = cv2.arcLength(hull, True)
+    for fraction in (0.01, 0.02, 0.04, 0.06):
+        approx = cv2.approxPolyDP(hull, fraction * perimeter, True)
+        if len(approx) == 4:
+            break
+    else:
+        return None
+    points = approx.reshape(4, 2).astype(np.float64)
+    by_row = points[np.argsort(points[:, 1])]
+    far = by_row[:2][np.argsort(by_row[:2, 0])]
+    near = by_row[2:][np.argsort(by_row[2:, 0])]
+    quad = np.array([far[0], far[1], near[1], near[0]])
+    far_width, near_width = far[1, 0] - far[0, 0], near[1, 0] - near[0, 0]
+    if far_width <= 0 or near_width < 0.95 * far_width or max(far[:, 1]) >= min(near[:, 1]):
+        return None
+    return quad
+
+
+def quad_points(quad: np.ndarray, u0: float, u1: float, v0: float, v1: float) -> np.ndarray:
+    """(4, 2) image corners of the court rectangle [u0, u1] x [v0, v1] (court fractions: u across, v far to near)."""
+    corners = np.array([[u0, v0], [u1, v0], [u1, v1], [u0, v1]], np.float64)
+    return cv2.perspectiveTransform(corners[None], _homography(quad))[0]
+
+
+def _homography(quad: np.ndarray) -> np.ndarray:
+    """The homography taking the unit square (u across, v far to near) onto the court quadrilateral."""
+    unit = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float32)
+    return cv2.getPerspectiveTransform(unit, quad.astype(np.float32)).astype(np.float64)
+
+
+def _polygon(points: np.ndarray) -> np.ndarray:
+    return np.rint(points).astype(np.int32)
+
+
+def extend_quad(quad: np.ndarray, beyond_ends: float, beyond_sides: float) -> np.ndarray:
+    """(4, 2) polygon of the court quadrilateral extended in its own perspective.
+
+    The quad is the image of the unit square (u across, v from the far end to the near
+    one) under a homography; the result is the image of [-sides, 1 + sides] x
+    [-ends, 1 + ends]. Far extensions converge towards the horizon; the near one stops
+    short of the ground line under the camera, beyond which the projection folds over.
+    """
+    g, h, i = _homography(quad)[2]
+    u0, u1 = -beyond_sides, 1 + beyond_sides
+    near_v = 1 + beyond_ends
+    inside = g * 0.5 + h * 0.5 + i  # the projective scale's sign on the court
+    if abs(h) > 1e-12:
+        for u in (u0, u1):
+            fold_v = -(g * u + i) / h  # where the scale reaches 0
+            if fold_v > 1 and np.sign(g * u + h * near_v + i) != np.sign(inside):
+                near_v = min(near_v, 1 + 0.8 * (fold_v - 1))
+    return quad_points(quad, u0, u1, -beyond_ends, near_v)
 
 
 def mask_iou(a: np.ndarray, b: np.ndarray) -> float:

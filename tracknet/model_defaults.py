@@ -28,6 +28,12 @@ class ModelDefaults:
     """Largest plausible ball movement per frame in source pixels, for the trajectory clean-up."""
     max_gap_frames: int = 4
     """Longest run of missing frames the trajectory clean-up fills by interpolation."""
+    players_detector: str = "background"
+    """The player detector that suits the sport's broadcasts (tracknet.players: background, surface)."""
+    players_beyond_ends: float = 0.0
+    """Where players' feet may be behind each end of the court, as a fraction of its length (tennis: far behind)."""
+    players_beyond_sides: float = 0.0
+    """Where players' feet may be wide of each side of the court, as a fraction of its width."""
 
     def __post_init__(self) -> None:
         if not 0 < self.threshold < 1:
@@ -36,6 +42,8 @@ class ModelDefaults:
             raise ValueError(f"max_jump_px must be > 0, got {self.max_jump_px}")
         if self.max_gap_frames < 0:
             raise ValueError(f"max_gap_frames must be >= 0, got {self.max_gap_frames}")
+        if not 0 <= self.players_beyond_ends <= 1 or not 0 <= self.players_beyond_sides <= 1:
+            raise ValueError("players_beyond_ends and players_beyond_sides must be in [0, 1]")
 
     @classmethod
     def from_metadata(cls, metadata: dict[str, Any]) -> ModelDefaults:

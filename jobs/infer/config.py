@@ -75,6 +75,15 @@ class PlayersConfig(PlayerConfig):
     onnx_model: str | None = None
     """Path or URI of a YOLO-style person detection ONNX model (detector 'onnx'; format in README)."""
 
+    def for_model(self, defaults: ModelDefaults) -> PlayersConfig:
+        """This config with what it leaves null (detector, beyond_ends, beyond_sides) from the model's sport."""
+        return replace(
+            self,
+            detector=defaults.players_detector if self.detector is None else self.detector,
+            beyond_ends=defaults.players_beyond_ends if self.beyond_ends is None else self.beyond_ends,
+            beyond_sides=defaults.players_beyond_sides if self.beyond_sides is None else self.beyond_sides,
+        )
+
 
 @dataclass(frozen=True)
 class AnalysisConfig:
@@ -175,5 +184,7 @@ class InferConfig:
             raise ValueError("outputs.clips needs shots.enabled (clips are the court-view shots)")
 
     def for_model(self, defaults: ModelDefaults) -> InferConfig:
-        """This config with the keys it leaves null (predictor.threshold, cleanup limits) from the model's defaults."""
-        return replace(self, predictor=self.predictor.for_model(defaults), cleanup=self.cleanup.for_model(defaults))
+        """This config with the keys it leaves null (predictor.threshold, cleanup limits, the players' run-off)
+        from the model's defaults."""
+        return replace(self, predictor=self.predictor.for_model(defaults), cleanup=self.cleanup.for_model(defaults),
+                       players=self.players.for_model(defaults))

@@ -35,6 +35,7 @@ box they hold; 0.5 without a model.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,24 +73,29 @@ def select_players(
     court: np.ndarray,
     split_ratio: float = 1.25,
     prior: HeightModel | None = None,
+    surface: np.ndarray | None = None,
 ) -> tuple[np.ndarray, HeightModel | None]:
     """The near and far player in every frame of one shot.
 
     Args:
         frames: each frame's candidates, in analysis pixels.
-        court: (H, W) bool court region of the shot, analysis pixels.
+        court: (H, W) bool region of the shot where players' feet may be, analysis pixels.
         split_ratio: a near blob taller than this times the model height (with no far
             player found) holds both players.
         prior: the height model of an earlier shot of the same view, used when this
             shot has too few frames with both players apart to fit its own.
+        surface: (H, W) bool court surface, whose middle in depth is the net's row when
+            `court` also holds the run-off around it; None = `court`.
 
     Returns:
         (F, 2, 5) float64: per frame, near then far, (x0, y0, x1, y1, score) in analysis
         pixels, NaN rows where the player is not found; and the height model used.
     """
+    surface = court if surface is None else surface
+    size = _perspective_size(surface)
     on_court = [[c for c in found if _feet_on_court(c, court)] for found in frames]
-    pairs = [_two_largest(found) for found in on_court if len(found) >= 2]
-    net_row = _net_row(pairs, court)
+    pairs = [_two_largest(found, size) for found in on_court if len(found) >= 2]
+    net_row = _net_row(pairs, surface)
     model = _height_model(pairs) or prior
     if model is not None:
         on_court = [[c for c in _join_pieces(found, model) if _feet_on_court(c, court)] for found in frames]
@@ -97,7 +103,7 @@ def select_players(
     # How far a player's feet may seem to be on the wrong side of the estimated net row.
     margin = 0.5 * model(net_row) if model is not None else 0.05 * court.shape[0]
     for i, found in enumerate(on_court):
-        near, far = _assign(found, net_row, margin)
+        near, far = _assign(found, net_row, margin, size)
         near_score = far_score = None
         if near is not None and model is not None and near.height > split_ratio * model(near.feet[1]):
             split = _split_merged(near, model, net_row)
@@ -150,17 +156,19 @@ def _inside(box: np.ndarray, outer: np.ndarray, slack: float = 0.1) -> bool:
     )
 
 
-def _assign(found: list[Candidate], net_row: float, margin: float) -> tuple[Candidate | None, Candidate | None]:
-    """(near, far) among one frame's people on court."""
+def _assign(
+    found: list[Candidate], net_row: float, margin: float, size: Callable[[Candidate], float]
+) -> tuple[Candidate | None, Candidate | None]:
+    """(near, far) among one frame's people on court; `size` ranks them (`_perspective_size`)."""
     if len(found) >= 2:
-        far, near = _two_largest(found)
+        far, near = _two_largest(found, size)
         # The two largest people, one standing higher in the image, are the players unless
         # both are clearly on one side: the net row is an estimate, and a far player at the
         # net stands just behind it.
         if far.feet[1] < net_row + margin and near.feet[1] > net_row - margin:
             return near, far
-    near = max((c for c in found if c.feet[1] > net_row), key=lambda c: c.area, default=None)
-    far = max((c for c in found if c.feet[1] <= net_row), key=lambda c: c.area, default=None)
+    near = max((c for c in found if c.feet[1] > net_row), key=size, default=None)
+    far = max((c for c in found if c.feet[1] <= net_row), key=size, default=None)
     return near, far
 
 
@@ -215,10 +223,33 @@ def _feet_on_court(candidate: Candidate, court: np.ndarray) -> bool:
     return bool(court[min(max(int(y) - 1, 0), h - 1), min(max(int(x), 0), w - 1)])
 
 
-def _two_largest(found: list[Candidate]) -> tuple[Candidate, Candidate]:
-    """(far, near): the two largest people of a frame, the one standing higher in the image far."""
-    a, b = sorted(found, key=lambda c: c.area, reverse=True)[:2]
+def _two_largest(found: list[Candidate], size: Callable[[Candidate], float]) -> tuple[Candidate, Candidate]:
+    """(far, near): the two largest people of a frame by `size`, the one standing higher in the image far."""
+    a, b = sorted(found, key=size, reverse=True)[:2]
     return (a, b) if a.feet[1] <= b.feet[1] else (b, a)
+
+
+def _perspective_size(surface: np.ndarray) -> Callable[[Candidate], float]:
+    """A person's area relative to the square of the court's image width where they stand.
+
+    A far player covers a quarter of the pixels of the same player near the camera; raw
+    areas rank a small far player below the umpire's chair beside the net. A flat court's
+    width in the image is linear in the row (perspective), so a line fitted to the surface's
+    row widths gives it anywhere, behind the baselines included. Raw area without a usable fit.
+    """
+    widths = surface.sum(axis=1).astype(np.float64)
+    rows = np.nonzero(widths)[0]
+    if len(rows) < 8:
+        return lambda c: c.area
+    # The ends of the surface are ragged (the hull's corners): fit its middle rows.
+    middle = rows[len(rows) // 5 : len(rows) - len(rows) // 5]
+    slope, intercept = np.polyfit(middle, widths[middle], 1)
+    floor = 0.1 * float(widths[middle].max())
+
+    def size(c: Candidate) -> float:
+        return c.area / max(slope * c.feet[1] + intercept, floor) ** 2
+
+    return size
 
 
 def _net_row(pairs: list[tuple[Candidate, Candidate]], court: np.ndarray) -> float:
