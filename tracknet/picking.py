@@ -10,6 +10,13 @@ about its doubt (all from one predictions table, so a past inference run is reus
 - a raw detection the trajectory clean-up rejected as an impossible jump;
 - a gap the clean-up filled by interpolation (the model missed the ball there).
 
+The predictions keep only what passed the threshold, after the mirrored pass's maximum; so
+candidate stretches (a few times the budget) get a second look at the model's heatmaps
+(`second_look`, a model pass over those frames only): the plain and the mirrored pass
+disagreeing (one finds the ball, the other not, or they put it apart), and the frame's peak
+heat near the threshold on either side (just below it is a likely miss, which the predictions
+cannot show).
+
 Training windows need consecutive labelled frames, so the unit picked is a stretch of
 `stretch_frames` consecutive frames. Picks are spread over videos (each pick in a video
 discounts that video's next ones) and over time (no two stretches of a video closer than
@@ -23,6 +30,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+import torch
+
+from tracknet.heatmap import decode_heatmap
+from tracknet.inference import Predictor
+from tracknet.video import VideoSource
 
 STRATEGIES = ("uncertainty", "random")
 
@@ -45,6 +57,7 @@ def frame_uncertainty(
     rejected: np.ndarray,
     threshold: float,
     flicker_frames: int = 2,
+    heat_margin: float = 0.25,
 ) -> np.ndarray:
     """(N,) float64 in [0, 1]: how doubtful the model's answer for each frame is.
 
@@ -55,17 +68,20 @@ def frame_uncertainty(
         filled, rejected: (N,) bool, what the clean-up did.
         threshold: the heat threshold the detections were made with.
         flicker_frames: frames on each side where a visibility switch counts.
+        heat_margin: how far above the threshold a detection's heat still counts as near it.
 
-    The largest of the signals (each in [0, 1]) is the frame's uncertainty: near
-    threshold 1 - (score - threshold) / (1 - threshold) for raw detections; flicker
+    The largest of the signals (each in [0, 1]) is the frame's uncertainty: near threshold
+    1 - (score - threshold) / heat_margin for raw detections (0 beyond the margin); flicker
     1 for two or more switches around the frame, 0.5 for one; 1 for filled or rejected.
     """
     if not 0.0 < threshold < 1.0:
         raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+    if heat_margin <= 0:
+        raise ValueError(f"heat_margin must be > 0, got {heat_margin}")
     visible = np.asarray(visible, dtype=bool)
     raw = np.asarray(raw_visible, dtype=bool)
     heat = np.nan_to_num(np.asarray(score, dtype=np.float64))
-    near = np.where(raw, 1.0 - np.clip((heat - threshold) / (1.0 - threshold), 0.0, 1.0), 0.0)
+    near = np.where(raw, 1.0 - np.clip((heat - threshold) / heat_margin, 0.0, 1.0), 0.0)
 
     switches = np.zeros(len(visible) + 1)
     switches[1:-1] = visible[1:] != visible[:-1]  # switches[i]: between frames i-1 and i
@@ -157,3 +173,53 @@ def _uniform(ids, free, rng: np.random.Generator) -> tuple[str, int] | None:
         return None
     video_id = ids[int(rng.choice(len(ids), p=counts / counts.sum()))]
     return video_id, int(rng.choice(np.flatnonzero(free[video_id])))
+
+
+def second_look(
+    predictor: Predictor,
+    source: VideoSource,
+    frame_count: int,
+    start: int,
+    stop: int,
+    heat_margin: float = 0.25,
+    tolerance_px: float = 4.0,
+) -> np.ndarray:
+    """(stop - start,) float64 in [0, 1]: the model's doubt about frames [start, stop), from its heatmaps.
+
+    Runs every window touching the frames twice, as is and mirrored (the predictor's own
+    flip_tta must be off: the two views are compared, not merged). A frame scores 1 when the
+    views disagree: one finds a ball and the other not, or their positions are more than
+    `tolerance_px` model pixels apart; otherwise 1 - |peak - threshold| / heat_margin (0
+    beyond the margin), where peak is the frame's highest heat in either view: just below
+    the threshold is a likely miss, just above a likely false alarm. A frame in several
+    windows keeps its largest score.
+    """
+    if predictor.flip_tta:
+        raise ValueError("second_look compares the plain and mirrored views itself; build the Predictor without flip_tta")
+    plan = predictor.plan(frame_count)
+    threshold = predictor.threshold
+    doubt = np.zeros(stop - start, dtype=np.float64)
+    for chunk in predictor.iter_segment(source, frame_count, start, stop):
+        t0s = plan.windows_for(chunk.own_start, chunk.own_stop)
+        for first in range(0, len(t0s), predictor.batch_size):
+            batch = t0s[first : first + predictor.batch_size]
+            index = np.stack([plan.input_frames(int(t0)) for t0 in batch]) - chunk.first_frame  # (B, F)
+            x = predictor.frames_to_input(chunk.images, index, chunk.background)  # (B, C, H, W)
+            views = predictor.forward(torch.cat([x, x.flip(-1)]))  # (2B, O, H, W): plain, then mirrored
+            plain, mirrored = views[: len(batch)], views[len(batch) :, :, :, ::-1]
+            for i, t0 in enumerate(batch):
+                for k in range(plain.shape[1]):
+                    frame = int(t0) + k
+                    if start <= frame < stop:
+                        score = _view_doubt(plain[i, k], mirrored[i, k], threshold, heat_margin, tolerance_px)
+                        doubt[frame - start] = max(doubt[frame - start], score)
+    return doubt
+
+
+def _view_doubt(plain: np.ndarray, mirrored: np.ndarray, threshold: float, heat_margin: float,
+                tolerance_px: float) -> float:
+    a, b = decode_heatmap(plain, threshold), decode_heatmap(np.ascontiguousarray(mirrored), threshold)
+    if a.visible != b.visible or (a.visible and np.hypot(a.x - b.x, a.y - b.y) > tolerance_px):
+        return 1.0
+    peak = max(float(plain.max()), float(mirrored.max()))
+    return float(np.clip(1.0 - abs(peak - threshold) / heat_margin, 0.0, 1.0))

@@ -28,6 +28,11 @@ class SelectConfig:
     """Each pick in a video multiplies that video's next scores by this (spreads picks over videos)."""
     flicker_frames: int = 2
     """Frames on each side of a frame where a visibility switch counts as flicker."""
+    heat_margin: float = 0.25
+    """Heat within this much of the threshold counts as near it (linearly more the nearer)."""
+    refine_factor: int = 3
+    """Candidates (this many times budget_frames, by the predictions' signals) get a second look at the model's
+    plain and mirrored heatmaps (a model pass over those frames only); 0: the predictions alone, no model."""
     seed: int = 0
     """Seed of the random strategy."""
 
@@ -40,6 +45,8 @@ class SelectConfig:
             )
         if self.stretch_frames < 1 or self.min_gap_frames < 0 or self.flicker_frames < 1:
             raise ValueError("select.stretch_frames and select.flicker_frames must be >= 1, select.min_gap_frames >= 0")
+        if not 0.0 < self.heat_margin < 1.0 or self.refine_factor < 0:
+            raise ValueError("select.heat_margin must be in (0, 1) and select.refine_factor >= 0")
         if not 0.0 < self.video_decay <= 1.0:
             raise ValueError(f"select.video_decay must be in (0, 1], got {self.video_decay}")
 

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tracknet.picking import frame_uncertainty, pick_stretches, stretch_scores
+from tracknet.checkpoint import save_checkpoint
+from tracknet.inference import Predictor
+from tracknet.model import ModelConfig, TrackNet
+from tracknet.picking import frame_uncertainty, pick_stretches, second_look, stretch_scores
+from tracknet.predictor_settings import PredictorSettings
+from tracknet.synth import SynthConfig, write_clip
 
 
 def test_each_signal_marks_its_frames() -> None:
@@ -77,3 +82,29 @@ def test_bad_arguments_are_refused() -> None:
         pick_stretches({"a": np.zeros(10)}, 10, 5, 0, strategy="smart")
     with pytest.raises(ValueError, match="threshold must be in"):
         frame_uncertainty(*(np.zeros(3),) * 5, threshold=1.0)
+
+
+def test_second_look_compares_the_plain_and_mirrored_views(tmp_path, monkeypatch) -> None:
+    clip = tmp_path / "clip.mp4"
+    write_clip(clip, SynthConfig(width=96, height=64, frames=6, seed=0))
+    save_checkpoint(tmp_path / "tiny.pt", TrackNet(ModelConfig(width_mult=0.125, height=64, width=96)), name="tiny")
+    settings = PredictorSettings(device="cpu", runtime="torch", threshold=0.5, batch_size=2)
+    predictor = Predictor(str(tmp_path / "tiny.pt"), settings)
+
+    def forward(x):
+        """Heatmaps by output slot: 0 both views agree, confidently; 1 only the plain view finds a ball;
+        2 neither does, but the peak is just under the threshold."""
+        views = len(x) // 2  # plain windows, then the same windows mirrored
+        heat = np.zeros((len(x), 3, 64, 96), dtype=np.float32)
+        heat[:views, 0, 20, 30] = heat[views:, 0, 20, 95 - 30] = 0.95  # mirrored: found at the mirrored column
+        heat[:views, 1, 40, 50] = 0.9
+        heat[:, 2, 10, 10] = 0.45
+        return heat
+
+    monkeypatch.setattr(predictor, "forward", forward)
+    doubt = second_look(predictor, str(clip), 6, 0, 6, heat_margin=0.25)
+    assert np.allclose(doubt, [0.0, 1.0, 0.8, 0.0, 1.0, 0.8])  # 1 - |0.45 - 0.5| / 0.25 = 0.8
+    assert np.allclose(second_look(predictor, str(clip), 6, 2, 4, heat_margin=0.25), [0.8, 0.0])
+    with pytest.raises(ValueError, match="without flip_tta"):
+        second_look(Predictor(str(tmp_path / "tiny.pt"), PredictorSettings(device="cpu", runtime="torch",
+                                                                           flip_tta=True)), str(clip), 6, 0, 6)
