@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
-from jobs.common.config import load_config
-from jobs.evaluate import EvaluateConfig
-from jobs.evaluate import run as evaluate
-from jobs.infer import EXIT_OK, InferConfig, run_inference
+from tests.jobs.real_clips import REPO, infer_and_score
 
-REPO = Path(__file__).resolve().parents[2]
 CLIPS = REPO.parent / "shared" / "data" / "badminton" / "clips"
 CLIP = "00040"  # validation split (conf/featurize_badminton.yaml); the shortest held-out clip
 
@@ -26,21 +21,5 @@ pytestmark = [pytest.mark.slow,
 
 
 def test_default_model_tracks_the_shuttlecock_on_a_held_out_clip(ray_local, tmp_path):
-    clips = tmp_path / "clips"
-    clips.mkdir()
-    for suffix in (".mp4", ".csv"):
-        (clips / f"{CLIP}{suffix}").symlink_to(CLIPS / f"{CLIP}{suffix}")
-    predictions = tmp_path / "predictions"
-    report = run_inference(load_config(InferConfig, REPO / "conf" / "infer.yaml", [
-        f"input={clips}", f"output={predictions}",
-    ]))
-    assert report.exit_code == EXIT_OK
-
-    table, no_labels, no_predictions = evaluate(load_config(EvaluateConfig, REPO / "conf" / "evaluate.yaml", [
-        f"predictions={predictions}", f"labels={clips}",
-    ]))
-    assert (no_labels, no_predictions) == ([], [])
-    row = table[table["video_id"] == CLIP].iloc[0]
-    labelled = len((CLIPS / f"{CLIP}.csv").read_text().splitlines()) - 1
-    assert row["tp"] + row["fp1"] + row["fp2"] + row["fn"] + row["tn"] == labelled  # every frame scored
-    assert row["f1"] >= F1_FLOOR, table.to_string()
+    _, scored = infer_and_score(CLIPS, CLIP, tmp_path)
+    assert scored["f1"] >= F1_FLOOR, scored.to_dict()
