@@ -1,7 +1,8 @@
 """Is the picker worth its name? Error rate of the frames jobs.label picks, uncertainty against random.
 
-    python benchmarks/label_picker.py [--budget 120] [--stretch 12] [--random-seeds 10] [--model NAME|PATH]
-                                      [--data DIR] [--out DIR] [jobs.infer key=value ...]
+    python benchmarks/label_picker.py [--budget 120] [--stretch 12] [--min-gap 25] [--refine-factor 3]
+                                      [--random-seeds 10] [--model NAME|PATH] [--data DIR] [--out DIR]
+                                      [jobs.infer key=value ...]
 
 On the badminton validation clips (conf/featurize_badminton.yaml: `input`, `split.val_videos`)
 with the packaged model, runs jobs.infer once (conf/infer.yaml; its ledger makes a re-run reuse
@@ -63,6 +64,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=int, default=120, help="select.budget_frames (default 120, 10%% of the clips)")
     parser.add_argument("--stretch", type=int, default=12, help="select.stretch_frames (default 12)")
+    parser.add_argument("--min-gap", type=int, default=25, help="select.min_gap_frames (default 25, as conf/label.yaml)")
+    parser.add_argument("--refine-factor", type=int, default=3,
+                        help="select.refine_factor: candidates given the second look (default 3; 0: predictions only)")
     parser.add_argument("--random-seeds", type=int, default=10, help="seeds of strategy=random averaged (default 10)")
     parser.add_argument("--model", default="badminton", help="packaged model name or checkpoint (default badminton)")
     parser.add_argument("--data", help="folder of the shared clips (default: conf/featurize_badminton.yaml's input)")
@@ -92,7 +96,8 @@ def main() -> int:
         print(format_report(report), file=sys.stderr)
         return 1
     common = [f"input={clips}", f"predictions={predictions}", f"model={args.model}", "steps=[select]",
-              f"select.budget_frames={args.budget}", f"select.stretch_frames={args.stretch}"]
+              f"select.budget_frames={args.budget}", f"select.stretch_frames={args.stretch}",
+              f"select.min_gap_frames={args.min_gap}", f"select.refine_factor={args.refine_factor}"]
     by_uncertainty = load_config(LabelConfig, None, [*common, f"output={out / 'uncertainty'}"])
     errors = frame_errors(read_predictions(str(predictions), by_uncertainty), labels)
 
@@ -105,7 +110,8 @@ def main() -> int:
     random_mean = statistics.mean(randoms)
     base = float(errors["error"].mean())
     print(f"\nmodel {args.model}; badminton validation clips {', '.join(ids)}: {len(errors)} frames, "
-          f"budget {args.budget} frames in stretches of {args.stretch}")
+          f"budget {args.budget} frames in stretches of {args.stretch}, min gap {args.min_gap}, "
+          f"refine factor {args.refine_factor}")
     print(f"{'frames':<34}{'error rate (FP1+FP2+FN)':>24}")
     print(f"{'all frames':<34}{base:>24.3f}")
     print(f"{f'uncertainty picks ({frames} from {videos} clips)':<34}{uncertain:>24.3f}")
