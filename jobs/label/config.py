@@ -99,7 +99,8 @@ class LabelConfig:
     predictions: str | None = None
     """An existing jobs.infer output root to select from (no model pass); None: run jobs.infer into <output>/infer."""
     model: str | None = None
-    """Checkpoint for the model pass when predictions is None (path, URI or packaged name; None: the default)."""
+    """Checkpoint of the model pass (without predictions=) and of the candidates' second look; with predictions=,
+    the model that made them (path, URI or packaged name; None: the packaged default)."""
     predictor: PredictorSettings = field(
         default_factory=lambda: PredictorSettings(precision="auto", flip_tta=True, torch_threads=2)
     )

@@ -1,4 +1,7 @@
-"""jobs.label's run: the steps asked for, in order, on one Ray."""
+"""The labelling loop (jobs.label): pick the frames worth labelling, hand them to annotators, take labels back.
+
+This module runs the steps asked for, in order, on one Ray; see jobs/label/__init__.py.
+"""
 
 from __future__ import annotations
 
