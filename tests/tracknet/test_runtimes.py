@@ -71,7 +71,10 @@ def cache(tmp_path_factory, monkeypatch) -> Path:
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("clip") / "rally.mp4"
-    write_clip(path, SynthConfig(width=WIDTH, height=HEIGHT, frames=FRAMES, seed=7))
+    # A badminton clip (the synthetic model's training look; tennis synth changes with the tennis
+    # work) whose shuttle the model sees clearly: with 90 frames, 99.5% means every frame, and a
+    # frame whose heat sits on the threshold flips under bf16's rounding whatever the runtime.
+    write_clip(path, SynthConfig(width=WIDTH, height=HEIGHT, frames=FRAMES, seed=1, court="badminton"))
     return str(path)
 
 
