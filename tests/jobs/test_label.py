@@ -241,6 +241,35 @@ def test_bad_input_exits_2_naming_the_file(ray_local, workspace, predictions, tm
     assert "import needs annotations=FILE" in capsys.readouterr().err
 
 
+def test_import_merges_rounds_and_checks_labels_before_writing(workspace, tmp_path, capsys):
+    """No Ray: import reads the export, probes the videos and writes CSVs on the driver."""
+    videos = tmp_path / "videos"
+    shutil.copytree(workspace["videos"], videos)
+    earlier = "Frame,Visibility,X,Y\n0,1,10,20\n1,0,0,0\n5,1,30,40\n"
+    (videos / "rally_a.csv").write_text(earlier)
+    data = {"video_id": "rally_a", "width": 160, "height": 96}
+    tasks = [{"data": {**data, "frame": frame}} for frame in (5, 6)]
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps(ls_export(tasks, workspace["truth"])))
+    assert main([f"input={videos}", "steps=[import]", f"annotations={export}"]) == 0
+    merged = read_labels(videos / "rally_a.csv")
+    assert merged["frame"].tolist() == [0, 1, 5, 6]  # round 1's frames kept, frame 5 relabelled
+    assert merged.iloc[0][["visible", "x_px", "y_px"]].tolist() == [1, 10.0, 20.0]
+    exact = read_labels(workspace["truth"] / "rally_a.csv").set_index("frame")
+    assert merged.set_index("frame").loc[5, "visible"] == exact.loc[5, "visible"]
+
+    # A point outside the 160x96 frame: nothing is written, the error names the export.
+    bad = ls_export([{"data": {**data, "frame": 7}}], workspace["truth"])
+    bad[0]["annotations"][0]["result"] = [{"from_name": "ball", "to_name": "image", "type": "keypointlabels",
+                                           "original_width": 160, "original_height": 96,
+                                           "value": {"x": 150.0, "y": 50.0, "keypointlabels": ["ball"]}}]
+    export.write_text(json.dumps(bad))
+    before = (videos / "rally_a.csv").read_bytes()
+    assert main([f"input={videos}", "steps=[import]", f"annotations={export}"]) == 2
+    assert f"{export}: 1 visible label(s) lie outside the 160x96 video frame" in capsys.readouterr().err
+    assert (videos / "rally_a.csv").read_bytes() == before
+
+
 def test_conf_maps_onto_the_config():
     config = load_config(LabelConfig, CONF, ["input=v", "output=o"])
     assert config.steps == ("select", "export") and config.select.strategy == "uncertainty"
