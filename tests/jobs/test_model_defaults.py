@@ -18,7 +18,7 @@ from tracknet.weights import synthetic_checkpoint_path
 
 SERVE_CONF = Path(__file__).resolve().parents[2] / "conf" / "serve.yaml"
 # A clean-up limit no moving ball keeps: the model's defaults visibly reject its jumps.
-STRICT = ModelDefaults(sport="strict", threshold=0.45, max_jump_px=0.5, max_gap_frames=0)
+STRICT = ModelDefaults(sport="strict", threshold=0.45, max_jump_px=0.5, max_gap_frames=2)
 
 
 @pytest.fixture()
@@ -45,7 +45,7 @@ def test_infer_uses_the_models_defaults_and_explicit_keys_win(ray_local, tmp_pat
     report = run_inference(infer_config(videos, str(tmp_path / "model_defaults"), str(strict_model)))
     assert report.sport == "strict"
     assert report.config.predictor.threshold == 0.45
-    assert (report.config.cleanup.max_jump_px, report.config.cleanup.max_gap_frames) == (0.5, 0)
+    assert (report.config.cleanup.max_jump_px, report.config.cleanup.max_gap_frames) == (0.5, 2)
     strict = read_predictions(str(tmp_path / "model_defaults"))
     assert strict["raw_visible"].sum() >= 10  # the synthetic model sees the ball
     assert strict["rejected"].sum() >= strict["raw_visible"].sum() // 2  # every jump > 0.5 px is rejected
