@@ -10,6 +10,7 @@ from tracknet.model_defaults import ModelDefaults
 from tracknet.players import PlayerConfig
 from tracknet.predictor_settings import PredictorSettings
 from tracknet.shots import ShotConfig
+from tracknet.weights import DEFAULT_MODEL
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ class InferConfig:
     """Videos: folder/prefix (recursive), glob, manifest file (one URI per line) or one video."""
     output: str = ""
     """Output root URI (local path, file:// or s3://); layout in jobs/common/outputs.py."""
-    model: str | None = None
+    model: str | None = DEFAULT_MODEL
     """A packaged model's name (badminton, tennis, synthetic: tracknet/weights), or a checkpoint path or URI;
     None = badminton. The model's own defaults (threshold, clean-up limits) fill the keys left null."""
     predictor: PredictorSettings = field(

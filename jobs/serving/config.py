@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from jobs.common.storage import StorageConfig
 from tracknet.predictor_settings import PredictorSettings
+from tracknet.weights import DEFAULT_MODEL
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ class HttpConfig:
 class ServeConfig:
     """Config of jobs.serve; maps 1:1 onto conf/serve.yaml."""
 
-    model: str | None = None
+    model: str | None = DEFAULT_MODEL
     """A packaged model's name (badminton, tennis, synthetic: tracknet/weights) or a checkpoint path or URI
     readable from every replica; None = badminton. Its own defaults fill predictor keys left null."""
     predictor: PredictorSettings = field(default_factory=lambda: PredictorSettings(precision="auto"))

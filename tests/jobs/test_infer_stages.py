@@ -24,6 +24,7 @@ from tests.jobs.test_infer import infer_config, tiny_checkpoint
 from tracknet.checkpoint import load_checkpoint
 from tracknet.inference import Predictor
 from tracknet.labels import read_labels
+from tracknet.model_defaults import ModelDefaults
 from tracknet.synth import SynthConfig, write_clip
 from tracknet.video import probe
 
@@ -142,10 +143,11 @@ def test_a_crash_in_any_stage_leaves_nothing_trusted(court_videos, tmp_path, mon
                                    "outputs.csv=false"))
     elif stage == "analysis":
         run_inference(infer_config(str(videos), str(out), str(model)))
-    config = infer_config(str(videos), str(out), str(model), *everything)
-
-    # The finish task of video "a", in this process, with the commit killed at `killed_at`.
+    # The finish task of video "a", in this process, with the commit killed at `killed_at`; the config resolved
+    # against the model's defaults as the job resolves it.
     loaded = load_checkpoint(model.read_bytes())
+    config = infer_config(str(videos), str(out), str(model), *everything).for_model(
+        ModelDefaults.from_metadata(loaded.metadata))
     video = next(v for v in list_videos(str(videos)).videos if v.video_id == "a")
     keys = stage_keys(config, loaded.model_version)
     plan = plan_video(video, RunLedger(str(out)).read("a"), keys, wanted_outputs(config), False)

@@ -68,7 +68,7 @@ def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("serve_clips") / "rally.mp4"
-    write_clip(path, SynthConfig(width=SOURCE_SIZE[0], height=SOURCE_SIZE[1], frames=CLIP_FRAMES, seed=3))
+    write_clip(path, SynthConfig(width=SOURCE_SIZE[0], height=SOURCE_SIZE[1], frames=CLIP_FRAMES, seed=1))
     return path
 
 
