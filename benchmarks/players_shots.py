@@ -212,7 +212,7 @@ def main() -> None:
          f"({1000 / median['shot detection']:.1f} ms/frame, {ball / median['shot detection']:.0%} of ball inference)"),
         ("player detector (pre-decoded frames)", f"{median['analysis players']:.0f} frames/s "
          f"({1000 / median['analysis players']:.1f} ms/frame, {ball / median['analysis players']:.0%} of ball inference)"),
-        (f"decoding at the analysis width (x2 passes)", f"{median['decode']:.0f} frames/s"),
+        ("decoding at the analysis width (x2 passes)", f"{median['decode']:.0f} frames/s"),
         ("whole analysis, decoding included", f"{median['analysis all']:.0f} frames/s "
          f"({ball / median['analysis all']:.0%} of ball inference)"),
         ("ball inference, one process", f"{ball:.1f} frames/s"),

@@ -25,7 +25,7 @@ from tracknet.inference import FrameDetections, Predictor
 from tracknet.model import ModelConfig, TrackNet, load_widened
 from tracknet.predictor_settings import PredictorSettings, resolve_runtime
 from tracknet.runtimes import build_engine, default_threads
-from tracknet.runtimes.onnx_cache import cached_onnx, entry_path, read_entry
+from tracknet.runtimes.onnx_cache import entry_path, read_entry
 from tracknet.synth import SynthConfig, write_clip
 from tracknet.weights import synthetic_checkpoint_path
 

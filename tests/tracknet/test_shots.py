@@ -10,7 +10,7 @@ import pytest
 
 from tracknet.court import CourtColour, court_mask, court_region, find_court_colour, mask_iou, to_hsv
 from tracknet.shots import FrameSampler, ShotConfig, ShotSplitter, classify_shots
-from tracknet.synth import SynthConfig, shots_truth, write_clip
+from tracknet.synth import SynthConfig, write_clip
 from tracknet.video import iter_frames, probe
 
 REAL_CLIPS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "badminton" / "clips"
