@@ -17,6 +17,7 @@ import copy
 import logging
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import cv2
@@ -53,15 +54,38 @@ class VideoJob:
         )
 
 
-def probe_video(uri: str, size_bytes: int, storage_config: StorageConfig | None) -> VideoInfo | str:
-    """Ray task: VideoInfo, or the reason the video cannot be processed (never raises for bad files)."""
-    if size_bytes == 0:
-        return f"{uri}: file is empty (0 bytes)"
-    try:
-        with open_source(uri, storage_config) as source:
-            return probe(source)
-    except Exception as exc:  # one bad file must not stop the run; the reason goes to the summary
-        return failure_reason(exc, uri)
+PROBE_BATCH = 64
+"""Videos probed per Ray task (a thread each: probing is a few reads of the container's header)."""
+
+
+def probe_videos(
+    videos: list[tuple[str, int]], storage_config: StorageConfig | None, threads: int = 16
+) -> list[VideoInfo | str]:
+    """Per (uri, size_bytes): VideoInfo, or the reason the video cannot be processed (never raises for bad files)."""
+
+    def probe_one(video: tuple[str, int]) -> VideoInfo | str:
+        uri, size_bytes = video
+        if size_bytes == 0:
+            return f"{uri}: file is empty (0 bytes)"
+        try:
+            with open_source(uri, storage_config) as source:
+                return probe(source)
+        except Exception as exc:  # one bad file must not stop the run; the reason goes to the summary
+            return failure_reason(exc, uri)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(videos)))) as pool:
+        return list(pool.map(probe_one, videos))
+
+
+def probe_all(videos: list[tuple[str, int]], storage_config: StorageConfig | None) -> list[VideoInfo | str]:
+    """`probe_videos` over every video: in Ray tasks of PROBE_BATCH videos, or on the driver when one
+    batch holds them all (a run over a handful of videos would otherwise wait seconds for a worker
+    process to start and import the job, to read a few headers)."""
+    if len(videos) <= PROBE_BATCH:
+        return probe_videos(videos, storage_config)
+    task = ray.remote(num_cpus=0.25)(probe_videos)
+    batches = [videos[i : i + PROBE_BATCH] for i in range(0, len(videos), PROBE_BATCH)]
+    return [info for batch in ray.get([task.remote(b, storage_config) for b in batches]) for info in batch]
 
 
 def _chunk_row(video_index: int, frame_count: int, chunk: Chunk | None, error: str = "") -> dict[str, np.ndarray]:

@@ -28,7 +28,7 @@ from jobs.common.ray_env import init_ray
 from jobs.infer.analysis import analyze_video, broadcast_config, check_onnx_model
 from jobs.infer.config import InferConfig
 from jobs.infer.finish import FinishContext, finish_video, record_failure, summary_base
-from jobs.infer.pipeline import VideoJob, predict_videos, probe_video
+from jobs.infer.pipeline import VideoJob, predict_videos, probe_all
 from jobs.infer.stages import PREDICT, VIDEO_STAGES, VideoPlan, plan_video, stage_keys, wanted_outputs
 from tracknet.inference import FrameDetections
 from tracknet.model_defaults import ModelDefaults
@@ -142,8 +142,7 @@ def _write_files(plans: list[VideoPlan], ctx: FinishContext, threads: int = 16) 
 
 def _run_pending(config: InferConfig, plans: list[VideoPlan], checkpoint: bytes, model_config, ctx) -> list[dict]:
     """Probe the videos with work to do, run the model on those that need it, finish every one."""
-    probe = ray.remote(num_cpus=0.25)(probe_video)
-    probes = ray.get([probe.remote(p.video.uri, p.video.size_bytes, config.storage) for p in plans])
+    probes = probe_all([(p.video.uri, p.video.size_bytes) for p in plans], config.storage)
     rows: list[dict] = []
     jobs: list[VideoJob] = []
     for plan, result in zip(plans, probes):

@@ -10,8 +10,9 @@ exactly as cluster/README.md documents it: `ray job submit --working-dir . -- py
 
 Where the work ran comes from Ray's state API: every task attempt of the job is recorded in the
 GCS with the node that ran it. That needs nothing from the job itself and names the project's
-own functions (`probe_video`, `decode_segments`, `PredictorActor`, `finish_video`), so Ray
-Data's bookkeeping actors, which Ray places on the head, are not mistaken for the job's work.
+own functions (`decode_segments`, `PredictorActor`, `finish_video`; a handful of videos is probed
+by the driver itself), so Ray Data's bookkeeping actors, which Ray places on the head, are not
+mistaken for the job's work.
 The model actor reserves both CPUs of one worker (`cpus_per_actor=2`), so decoding and writing
 must land on the other one: a correct job uses both workers on every run, not by chance.
 
@@ -54,7 +55,7 @@ CLUSTER_START_TIMEOUT_S = 300.0
 """Starting three raylets takes 20 s on an idle 2-core machine and minutes on a loaded one."""
 JOB_TIMEOUT_S = 900.0
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
-JOB_FUNCTIONS = ("probe_video", "decode_segments", "PredictorActor", "finish_video")
+JOB_FUNCTIONS = ("decode_segments", "PredictorActor", "finish_video")
 """The project's own task and actor functions, as they appear in Ray's task names."""
 AWS_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
 

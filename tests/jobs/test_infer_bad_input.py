@@ -110,3 +110,23 @@ def test_bad_and_unusual_inputs(ray_local, tmp_path, capsys):
         overlay = probe(out / "overlays" / f"{name}.mp4")
         assert (overlay.frame_count, overlay.width, overlay.height) == (frames, width, height), name
     assert probe(out / "overlays" / "vfr.mp4").frame_count == 24
+
+
+def test_probing_in_ray_tasks_matches_the_driver(ray_local, tmp_path, monkeypatch):
+    """Many videos are probed in Ray tasks of PROBE_BATCH, a handful on the driver: the same answers, bad files
+    included, in the order given."""
+    from jobs.infer import pipeline
+
+    paths = [make_clip(tmp_path / f"clip{i}.mp4", 64 + 16 * i, 48, 3 + i, seed=i) for i in range(3)]
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    (tmp_path / "text.mp4").write_text("not a video\n" * 20)
+    videos = [(str(p), p.stat().st_size) for p in paths[:2]]
+    videos += [(str(tmp_path / "empty.mp4"), 0), (str(tmp_path / "text.mp4"), 240), (str(paths[2]), 1)]
+
+    on_driver = pipeline.probe_all(videos, None)
+    monkeypatch.setattr(pipeline, "PROBE_BATCH", 2)  # three Ray tasks
+    in_tasks = pipeline.probe_all(videos, None)
+
+    assert in_tasks == on_driver
+    assert [info.width for info in on_driver[:2]] == [64, 80] and on_driver[4].frame_count == 5
+    assert on_driver[2].endswith("file is empty (0 bytes)") and on_driver[3].startswith(str(tmp_path / "text.mp4"))
