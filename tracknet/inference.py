@@ -29,7 +29,7 @@ from typing import BinaryIO
 import numpy as np
 import torch
 
-from tracknet.background import estimate_background
+from tracknet.background import estimate_background, median_background, sample_step
 from tracknet.checkpoint import LoadedCheckpoint, load_checkpoint
 from tracknet.errors import VideoError
 from tracknet.heatmap import NO_BALL, Detection, decode_heatmap, scale_detection
@@ -212,6 +212,12 @@ def iter_chunks(
         yield Chunk(own_start, own_stop, first, images, timestamps, background)
 
 
+SINGLE_PASS_BYTES = 256 * 2**20
+"""Largest segment (model-size frames, with its windows' overlap) decoded once and held whole when
+the model takes a background: its median comes from the held frames instead of a second decoding
+pass, which for short clips costs as much as the first."""
+
+
 def iter_segment_chunks(
     source: VideoSource,
     plan: WindowPlan,
@@ -225,8 +231,10 @@ def iter_segment_chunks(
 
     Streaming: holds about one chunk of frames at a time, whatever the video's length.
     Frames are decoded straight to model size, as featurize does for training. With
-    `background`, a first pass over the same frames estimates the segment's median
-    background (tracknet.background, as featurize does) and every chunk carries it.
+    `background`, every chunk carries the segment's median background, the median of the
+    frames `tracknet.background.estimate_background` samples (as featurize does): a first
+    pass over the same frames, or, for a segment of at most SINGLE_PASS_BYTES, the same
+    frames picked from the one decoding pass, held whole.
 
     Args:
         source: local path or seekable binary file-like object.
@@ -240,9 +248,21 @@ def iter_segment_chunks(
     """
     stop = plan.frame_count if stop is None else stop
     lo, hi = plan.input_range(start, stop)
-    median = estimate_background(source, lo, hi, input_size) if background else None
-    frames = ((frame.index, frame.timestamp_s, frame.image) for frame in iter_frames(source, lo, hi, input_size))
-    yield from iter_chunks(frames, plan, start, stop, chunk_frames, source_name(source), median)
+    name = source_name(source)
+    frames: Iterable[tuple[int, float, np.ndarray]] = (
+        (frame.index, frame.timestamp_s, frame.image) for frame in iter_frames(source, lo, hi, input_size)
+    )
+    median = None
+    if background and (hi - lo) * input_size[0] * input_size[1] * 3 <= SINGLE_PASS_BYTES:
+        frames = list(frames)
+        step = sample_step(lo, hi)
+        sampled = [image for index, _, image in frames if (index - lo) % step == 0]
+        if not sampled:
+            raise VideoError(name, f"no frame decoded in [{lo}, {hi}) for the background")
+        median = median_background(sampled)
+    elif background:
+        median = estimate_background(source, lo, hi, input_size)
+    yield from iter_chunks(frames, plan, start, stop, chunk_frames, name, median)
 
 
 def decode_to_source_fast(heatmap: np.ndarray, source_size: tuple[int, int], threshold: float) -> Detection:
