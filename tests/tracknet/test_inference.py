@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from tracknet import inference
 from tracknet.background import estimate_background
 from tracknet.checkpoint import LoadedCheckpoint, load_checkpoint, save_checkpoint
 from tracknet.errors import VideoError
@@ -321,7 +322,11 @@ def test_background_follows_the_frames_as_three_more_channels(checkpoint, backgr
         Predictor(checkpoint, PredictorSettings(device="cpu")).frames_to_input(images, index, background)
 
 
-def test_background_chunks_carry_the_segments_median(background_checkpoint, clip):
+@pytest.mark.parametrize("single_pass_bytes", [256 * 2**20, 0], ids=["held-whole", "second-pass"])
+def test_background_chunks_carry_the_segments_median(background_checkpoint, clip, monkeypatch, single_pass_bytes):
+    """Whether the segment is held whole (its background from the held frames) or too large for that (a
+    first pass over the sampled frames), every chunk carries featurize's background of the segment."""
+    monkeypatch.setattr(inference, "SINGLE_PASS_BYTES", single_pass_bytes)
     path, n = clip
     predictor = Predictor(background_checkpoint, PredictorSettings(device="cpu", batch_size=2))
     chunks = list(predictor.iter_segment(path, n, 6, 20))
