@@ -1,14 +1,15 @@
 """Is the picker worth its name? Error rate of the frames jobs.label picks, uncertainty against random.
 
     python benchmarks/label_picker.py [--budget 120] [--stretch 12] [--min-gap 25] [--refine-factor 3]
-                                      [--random-seeds 10] [--model NAME|PATH] [--data DIR] [--out DIR]
+                                      [--random-seeds 200] [--model NAME|PATH] [--data DIR] [--out DIR]
                                       [jobs.infer key=value ...]
 
 On the badminton validation clips (conf/featurize_badminton.yaml: `input`, `split.val_videos`)
 with the packaged model, runs jobs.infer once (conf/infer.yaml; its ledger makes a re-run reuse
 the predictions), then jobs.label's select step on those predictions (`predictions=`, no model
-pass) under strategy=uncertainty and strategy=random at the same budget (random over several
-seeds). A picked frame is an error when the TrackNet protocol (tracknet.metrics, 4 px at
+pass) under strategy=uncertainty and strategy=random at the same budget (random over many
+seeds: one seed's picks scatter widely, and the mean of 10 still misses the expected rate by
+several percent, so 200 by default; its standard error is printed). A picked frame is an error when the TrackNet protocol (tracknet.metrics, 4 px at
 512x288, against the clips' labels) classes the model's answer there FP1, FP2 or FN. Prints
 the error rate of all frames, of the uncertainty picks and of the random picks, and their ratio.
 Exits 0 without measuring (saying so) when the shared clips are absent.
@@ -17,6 +18,8 @@ Exits 0 without measuring (saying so) when the shared clips are absent.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import statistics
 import sys
 from pathlib import Path
@@ -67,7 +70,7 @@ def main() -> int:
     parser.add_argument("--min-gap", type=int, default=25, help="select.min_gap_frames (default 25, as conf/label.yaml)")
     parser.add_argument("--refine-factor", type=int, default=3,
                         help="select.refine_factor: candidates given the second look (default 3; 0: predictions only)")
-    parser.add_argument("--random-seeds", type=int, default=10, help="seeds of strategy=random averaged (default 10)")
+    parser.add_argument("--random-seeds", type=int, default=200, help="seeds of strategy=random averaged (default 200)")
     parser.add_argument("--model", default="badminton", help="packaged model name or checkpoint (default badminton)")
     parser.add_argument("--data", help="folder of the shared clips (default: conf/featurize_badminton.yaml's input)")
     parser.add_argument("--out", default=str(REPO / "out" / "label_picker"), help="work folder")
@@ -102,12 +105,14 @@ def main() -> int:
     errors = frame_errors(read_predictions(str(predictions), by_uncertainty), labels)
 
     uncertain, frames, videos = picked_error_rate(by_uncertainty, errors)
-    randoms = [
-        picked_error_rate(load_config(LabelConfig, None, [
-            *common, f"output={out / f'random-{seed}'}", "select.strategy=random", f"select.seed={seed}"]), errors)[0]
-        for seed in range(args.random_seeds)
-    ]
+    with contextlib.redirect_stdout(io.StringIO()):  # select's own line, once per seed
+        randoms = [
+            picked_error_rate(load_config(LabelConfig, None, [
+                *common, f"output={out / f'random-{seed}'}", "select.strategy=random", f"select.seed={seed}"]), errors)[0]
+            for seed in range(args.random_seeds)
+        ]
     random_mean = statistics.mean(randoms)
+    random_sem = statistics.stdev(randoms) / len(randoms) ** 0.5 if len(randoms) > 1 else float("nan")
     base = float(errors["error"].mean())
     print(f"\nmodel {args.model}; badminton validation clips {', '.join(ids)}: {len(errors)} frames, "
           f"budget {args.budget} frames in stretches of {args.stretch}, min gap {args.min_gap}, "
@@ -116,7 +121,7 @@ def main() -> int:
     print(f"{'all frames':<34}{base:>24.3f}")
     print(f"{f'uncertainty picks ({frames} from {videos} clips)':<34}{uncertain:>24.3f}")
     print(f"{f'random picks (mean of {len(randoms)} seeds)':<34}{random_mean:>24.3f}"
-          f"   (min {min(randoms):.3f}, max {max(randoms):.3f})")
+          f"   (standard error {random_sem:.3f}; min {min(randoms):.3f}, max {max(randoms):.3f})")
     ratio = uncertain / random_mean if random_mean else float("inf")
     print(f"uncertainty / random: {ratio:.2f}x")
     return 0
