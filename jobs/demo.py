@@ -1,8 +1,8 @@
 """The whole workflow on the embedded default: local Ray, local files, no cloud account.
 
-    python -m jobs.demo [--out out/demo]        (what `make demo` runs)
+    python -m jobs.demo [--out out/demo] [--court badminton|tennis|random]   (what `make demo` runs)
 
-Writes synthetic broadcast clips, featurizes the training clips, trains a small
+Writes synthetic broadcast clips (badminton unless --court says otherwise), featurizes the training clips, trains a small
 TrackNet briefly, runs batch inference (parquet, CSV, overlays) on held-out
 clips, and evaluates it against their exact labels. Each step is the real job,
 called with the repository's conf/*.yaml plus overrides, exactly as on a cluster.
@@ -47,13 +47,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--train-clips", type=int, default=8, help="synthetic clips to train on")
     parser.add_argument("--test-clips", type=int, default=2, help="held-out synthetic clips to run inference on")
     parser.add_argument("--epochs", type=int, default=10, help="training epochs")
+    # One sport: a tennis ball at this clip size is about 2 px across and several times faster
+    # than a shuttle, too hard for a 10-epoch demo model next to badminton clips.
+    parser.add_argument("--court", default="badminton", choices=("badminton", "tennis", "random"),
+                        help="the synthetic clips' sport (default badminton; random: per clip)")
     args = parser.parse_args(argv)
 
     started = time.monotonic()
     out = Path(args.out).resolve()
     shutil.rmtree(out, ignore_errors=True)
-    clip = SynthConfig(width=640, height=360, frames=150)
-    print(f"writing {args.train_clips} training and {args.test_clips} test clips ({clip.width}x{clip.height}) to {out}/clips")
+    clip = SynthConfig(width=640, height=360, frames=150, court=args.court)
+    print(f"writing {args.train_clips} training and {args.test_clips} test clips ({args.court}, {clip.width}x{clip.height}) "
+          f"to {out}/clips")
     write_clips(out / "clips" / "train", range(args.train_clips), clip)
     write_clips(out / "clips" / "test", range(1000, 1000 + args.test_clips), clip)
 
