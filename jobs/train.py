@@ -220,7 +220,7 @@ def build_datasets(config: TrainConfig) -> dict[str, ray.data.Dataset]:
             log.warning("no validation windows under %s: training without validation", config.windows)
             continue
         fs, path = storage.resolve(split_uri(config.windows, split), config.storage)
-        dataset = ray.data.read_parquet(path, filesystem=fs, columns=columns)
+        dataset = ray.data.read_parquet(path, filesystem=fs).select_columns(columns)
         if split == "train":
             datasets[split] = dataset.randomize_block_order(seed=config.seed).map_batches(
                 _train_samples, batch_size=32, batch_format="pyarrow",
