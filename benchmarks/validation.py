@@ -30,6 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 
 from jobs import evaluate  # noqa: E402
@@ -46,14 +47,14 @@ class Run:
 
     wall_s: float
     frames: int
-    table: object  # the jobs.evaluate table (pandas DataFrame)
+    table: pd.DataFrame  # the jobs.evaluate table, one row per clip and the overall row
     text: str  # the table as jobs.evaluate prints it
     model_version: str
     failed: int
     missing: list[str]
 
     @property
-    def overall(self):
+    def overall(self) -> pd.Series:
         return self.table[self.table["video_id"] == evaluate.OVERALL].iloc[0]
 
 

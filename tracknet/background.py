@@ -10,7 +10,7 @@ same model-resolution frames, over the stretch of video they work on.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -55,7 +55,17 @@ def estimate_background(
     if stop <= start:
         raise ValueError(f"empty frame range [{start}, {stop})")
     step = sample_step(start, stop, samples)
-    frames = [frame.image for frame in iter_frames(source, start, stop, size, step=step)]
-    if not frames:
-        raise VideoError(source_name(source), f"no frame decoded in [{start}, {stop}) for the background")
-    return median_background(frames)
+    frames = ((frame.index, frame.image) for frame in iter_frames(source, start, stop, size, step=step))
+    return sampled_background(frames, start, stop, source_name(source), samples)
+
+
+def sampled_background(
+    frames: Iterable[tuple[int, np.ndarray]], start: int, stop: int, name: str, samples: int = BACKGROUND_SAMPLES
+) -> np.ndarray:
+    """`estimate_background` of frames already decoded: the median of those among (index, (H, W, 3)
+    uint8 image) pairs that it samples from [start, stop). Raises VideoError naming `name` when none is there."""
+    step = sample_step(start, stop, samples)
+    picked = [image for index, image in frames if start <= index < stop and (index - start) % step == 0]
+    if not picked:
+        raise VideoError(name, f"no frame decoded in [{start}, {stop}) for the background")
+    return median_background(picked)

@@ -29,7 +29,7 @@ from typing import BinaryIO
 import numpy as np
 import torch
 
-from tracknet.background import estimate_background, median_background, sample_step
+from tracknet.background import estimate_background, sampled_background
 from tracknet.checkpoint import LoadedCheckpoint, load_checkpoint
 from tracknet.errors import VideoError
 from tracknet.heatmap import NO_BALL, Detection, decode_heatmap, scale_detection
@@ -255,11 +255,7 @@ def iter_segment_chunks(
     median = None
     if background and (hi - lo) * input_size[0] * input_size[1] * 3 <= SINGLE_PASS_BYTES:
         frames = list(frames)
-        step = sample_step(lo, hi)
-        sampled = [image for index, _, image in frames if (index - lo) % step == 0]
-        if not sampled:
-            raise VideoError(name, f"no frame decoded in [{lo}, {hi}) for the background")
-        median = median_background(sampled)
+        median = sampled_background(((index, image) for index, _, image in frames), lo, hi, name)
     elif background:
         median = estimate_background(source, lo, hi, input_size)
     yield from iter_chunks(frames, plan, start, stop, chunk_frames, name, median)

@@ -73,8 +73,8 @@ class OpenVinoEngine:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) float32 CPU tensor -> (B, frames_out, H, W) float32 CPU tensor."""
         inputs = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
-        # The request reads the array in place (no copy: it is ours until infer returns);
-        # its output is copied, since the request reuses that buffer on the next call.
+        # The request reads the array in place (no copy: it is ours until infer returns); its
+        # outputs stay copies (share_outputs off), since it reuses their buffers on the next call.
         outputs = self.request.infer({0: inputs}, share_inputs=True)
         return torch.from_numpy(np.asarray(outputs[0], dtype=np.float32))
 
